@@ -1,0 +1,140 @@
+"""The `jaxseg` command. Parses the command line and calls the library; no logic of its own.
+
+Heavy modules (JAX, the models) are imported inside each subcommand, so that `--help` and
+config errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from jaxseg.config import ConfigError, load_config
+
+CONFIG_HELP = (
+    "config file (configs/NAME.py, or a name in configs/); override any key with "
+    "--config.SECTION.KEY=VALUE, for example --config.train.steps=200"
+)
+
+
+def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate `--config.a.b=value` (or `--config.a.b value`) overrides from the other arguments."""
+    rest, overrides = [], []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg.startswith("--config."):
+            key = arg[len("--config."):]
+            if "=" not in key:
+                if not args:
+                    raise ConfigError(f"override '{arg}' has no value")
+                key = f"{key}={args.pop(0)}"
+            overrides.append(key)
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def _cmd_demo(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.demo import run_demo
+
+    run_demo(args.workdir, overrides)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = load_config(args.config, overrides)
+    from jaxseg.train.loop import fit
+
+    fit(config, args.workdir)
+    print(f"checkpoints and metrics.jsonl are in {args.workdir}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.evaluate import evaluate_run
+    from jaxseg.metrics import markdown_table
+
+    summary = evaluate_run(args.workdir, args.split, args.out)
+    print(markdown_table(summary))
+    print(f"report: {args.out or f'{args.workdir}/eval'}/summary.json")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.io import describe
+
+    info = describe(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']} ({info['format']})")
+    print(f"  shape        {tuple(info['shape'])}  dtype {info['dtype']}")
+    print(f"  spacing (mm) {tuple(round(s, 4) for s in info['spacing'])}")
+    print(f"  orientation  {info['orientation']}")
+    print(f"  intensities  {info['intensity_range']}")
+    print("  affine (array index -> RAS+ mm)")
+    for row in info["affine"]:
+        print("    " + " ".join(f"{v:10.4f}" for v in row))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxseg", description="Medical image segmentation in JAX.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="generate CT phantoms, train a 2D U-Net, evaluate it, write a report",
+                          description="Generate CT phantoms (or reuse them), train a 2D U-Net on axial slices, "
+                          "evaluate the held-out cases and write WORKDIR/eval/{summary.json,summary.md,overlays.png}. "
+                          "Config keys of configs/demo.py can be overridden with --config.SECTION.KEY=VALUE.")
+    demo.add_argument("--workdir", default="jaxseg-demo", help="output folder (default: ./jaxseg-demo)")
+    demo.set_defaults(run=_cmd_demo)
+
+    train = sub.add_parser("train", help="train a model from a config",
+                           description="Train from a config; resumes from WORKDIR/checkpoints when present.")
+    train.add_argument("--config", required=True, help=CONFIG_HELP)
+    train.add_argument("--workdir", required=True, help="run folder: checkpoints/, metrics.jsonl")
+    train.set_defaults(run=_cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on held-out cases",
+                              description="Restore a run's best checkpoint and its config, segment every case of "
+                              "the split as a whole volume and write summary.json, summary.md and overlays.png.")
+    evaluate.add_argument("--workdir", required=True, help="run folder written by `jaxseg train`")
+    evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
+    evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    inspect = sub.add_parser("inspect", help="geometry and intensities of an image file",
+                             description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
+                             "and intensity range of a NIfTI file.")
+    inspect.add_argument("path", help="a .nii or .nii.gz file")
+    inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, orientation, ...)")
+    inspect.set_defaults(run=_cmd_inspect)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        rest, overrides = _split_overrides(argv)
+    except ConfigError as err:
+        print(f"jaxseg: error: {err}", file=sys.stderr)
+        return 2
+    parser = build_parser()
+    args = parser.parse_args(rest)
+    if overrides and args.command not in ("train", "demo"):
+        parser.error(f"{args.command} takes no --config overrides")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("absl").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    from jaxseg.io import ReadError
+
+    try:
+        return args.run(args, overrides)
+    except (ConfigError, ReadError, FileNotFoundError, FileExistsError) as err:
+        print(f"jaxseg: error: {err}", file=sys.stderr)
+        return 2

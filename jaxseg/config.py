@@ -1,0 +1,283 @@
+"""Experiment configs: Python files whose `get_config()` returns an `ml_collections.ConfigDict`.
+
+Every config starts from `base_config()`, which declares every key jaxseg knows with its type and
+default, and is locked: a misspelt key in a config file or on the command line is an error, never a
+silently ignored setting. `load_config(path, overrides)` loads a file, applies `a.b=value` overrides
+and checks every value with `validate`, raising `ConfigError` that names the key.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import ml_collections
+
+CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key or file."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every key jaxseg understands, with its default. Config files change values, never add keys."""
+    c = ml_collections.ConfigDict()
+    c.name = "unnamed"
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "msd"  # "msd": a Decathlon-layout folder at data.root; "phantom": generated.
+    c.data.root = ""  # For "phantom", empty means WORKDIR/phantom.
+    c.data.num_val = 1  # Cases taken from the labelled set for validation (best checkpoint).
+    c.data.num_test = 3  # Cases held out from training and validation for `evaluate`.
+    c.data.split_seed = 0
+    c.data.plane = "axial"  # Anatomical plane of the 2D slices: axial | coronal | sagittal.
+    c.data.clip_hu = (-250.0, 450.0)  # Intensity window; values are then scaled to [-1, 1].
+    c.data.batch_size = 16  # Global batch (all devices, all hosts).
+    c.data.workers = 0  # grain worker processes; 0 reads in the training process.
+
+    c.phantom = ml_collections.ConfigDict()
+    c.phantom.num_cases = 14
+    c.phantom.shape = (64, 64, 32)  # Voxels (x, y, z) before per-case variation of z.
+    c.phantom.spacing_mm = (6.0, 6.0, 8.0)
+    c.phantom.seed = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "unet"
+    c.model.features = (16, 32, 64, 128)  # Channels per resolution level; depth = len - 1.
+    c.model.convs_per_level = 2
+    c.model.norm = "batch"
+    c.model.activation = "relu"
+    c.model.num_classes = 2  # Including background.
+    c.model.in_channels = 1
+
+    c.loss = ml_collections.ConfigDict()
+    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice
+    c.loss.dice_weight = 1.0
+    c.loss.ce_weight = 1.0
+    c.loss.include_background = False
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.schedule = "constant"  # constant | cosine | poly
+    c.optimizer.warmup_steps = 0
+    c.optimizer.weight_decay = 0.0
+    c.optimizer.momentum = 0.9  # SGD momentum, or RMSprop's decay rho.
+    c.optimizer.grad_clip_norm = 0.0  # 0 disables clipping.
+
+    c.train = ml_collections.ConfigDict()
+    c.train.steps = 1000
+    c.train.log_every = 20
+    c.train.checkpoint_every = 200
+    c.train.val_every = 200
+    c.train.keep_checkpoints = 1  # Latest checkpoints kept, besides the best one.
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
+
+    c.evaluate = ml_collections.ConfigDict()
+    c.evaluate.batch_size = 32  # Slices per forward pass.
+    c.evaluate.overlay_cases = 3
+    c.evaluate.checkpoint = "best"  # best | latest
+    c.lock()
+    return c
+
+
+def _positive(v: Any) -> bool:
+    return v > 0
+
+
+def _non_negative(v: Any) -> bool:
+    return v >= 0
+
+
+def _one_of(*choices: str) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        return v in choices
+
+    check.__doc__ = f"one of {', '.join(choices)}"
+    return check
+
+
+_positive.__doc__ = "> 0"
+_non_negative.__doc__ = ">= 0"
+
+# key -> predicate on the value; the predicate's docstring says what is expected.
+_RULES: dict[str, Callable[[Any], bool]] = {
+    "data.source": _one_of("msd", "phantom"),
+    "data.num_val": _non_negative,
+    "data.num_test": _non_negative,
+    "data.plane": _one_of("axial", "coronal", "sagittal"),
+    "data.batch_size": _positive,
+    "data.workers": _non_negative,
+    "phantom.num_cases": _positive,
+    "phantom.shape": lambda v: len(v) == 3 and all(s >= 16 for s in v),
+    "phantom.spacing_mm": lambda v: len(v) == 3 and all(s > 0 for s in v),
+    "model.name": _one_of("unet"),
+    "model.features": lambda v: len(v) >= 1 and all(f > 0 for f in v),
+    "model.convs_per_level": _positive,
+    "model.norm": _one_of("batch", "instance", "group", "none"),
+    "model.activation": _one_of("relu", "leaky_relu", "prelu"),
+    "model.num_classes": lambda v: v >= 2,
+    "model.in_channels": _positive,
+    "loss.name": _one_of("dice_ce", "cross_entropy", "dice"),
+    "loss.dice_weight": _non_negative,
+    "loss.ce_weight": _non_negative,
+    "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
+    "optimizer.learning_rate": _positive,
+    "optimizer.schedule": _one_of("constant", "cosine", "poly"),
+    "optimizer.warmup_steps": _non_negative,
+    "optimizer.weight_decay": _non_negative,
+    "optimizer.momentum": lambda v: 0 <= v < 1,
+    "optimizer.grad_clip_norm": _non_negative,
+    "train.steps": _positive,
+    "train.log_every": _positive,
+    "train.checkpoint_every": _positive,
+    "train.val_every": _positive,
+    "train.keep_checkpoints": _positive,
+    "mesh.data": lambda v: v == -1 or v > 0,
+    "evaluate.batch_size": _positive,
+    "evaluate.overlay_cases": _non_negative,
+    "evaluate.checkpoint": _one_of("best", "latest"),
+}
+_rule_docs = {
+    "phantom.shape": "three sizes, each >= 16 voxels",
+    "phantom.spacing_mm": "three positive spacings in mm",
+    "model.features": "a non-empty list of positive channel counts",
+    "model.num_classes": ">= 2 (background included)",
+    "optimizer.momentum": "in [0, 1)",
+    "mesh.data": "-1 (all devices) or a positive device count",
+}
+
+
+def _get(config: ml_collections.ConfigDict, key: str) -> Any:
+    node: Any = config
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raise ConfigError naming the first key whose value is impossible."""
+    for key, check in _RULES.items():
+        value = _get(config, key)
+        try:
+            ok = bool(check(value))
+        except TypeError:
+            ok = False
+        if isinstance(value, float) and not math.isfinite(value):
+            ok = False
+        if not ok:
+            expected = _rule_docs.get(key, check.__doc__ or "a valid value")
+            raise ConfigError(f"config key '{key}' = {value!r} is invalid: expected {expected}")
+    if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
+        # Validation metrics are logged with the training metrics of the same step.
+        raise ConfigError(
+            f"config key 'train.val_every' = {config.train.val_every} must be a multiple of "
+            f"'train.log_every' = {config.train.log_every}"
+        )
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text  # A bare word such as `adam` is a string.
+
+
+def apply_override(config: ml_collections.ConfigDict, override: str) -> None:
+    """Apply one `a.b=value` override in place (value as a Python literal or a bare string)."""
+    key, sep, text = override.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override '{override}' is not of the form key=value")
+    set_value(config, key, text, from_text=True)
+
+
+def set_value(config: ml_collections.ConfigDict, key: str, value: Any, from_text: bool = False) -> None:
+    """Set an existing key (`a.b`), converting the value to the key's type; ConfigError if impossible.
+
+    With `from_text`, `value` is command-line text: a Python literal, or a bare word for strings.
+    """
+    *parents, leaf = key.split(".")
+    node: Any = config
+    for depth, part in enumerate(parents):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            raise ConfigError(f"unknown config key '{'.'.join(parents[: depth + 1])}' (in '{key}')")
+        node = node[part]
+    if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
+        raise ConfigError(f"unknown config key '{key}'")
+    current = node[leaf]
+    shown = value
+    if isinstance(current, ml_collections.ConfigDict):
+        raise ConfigError(f"config key '{key}' is a section; set one of its keys instead")
+    if from_text and not isinstance(current, str):
+        value = _parse_value(value)
+    if isinstance(current, bool):
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' expects true or false, got '{shown}'")
+    elif isinstance(current, tuple):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = (value,)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' expects a list such as {current!r}, got '{shown}'")
+        value = tuple(value)
+    elif isinstance(current, (int, float)) and isinstance(value, bool):
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{shown}'")
+    try:
+        node[leaf] = value
+    except TypeError:
+        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{shown}'") from None
+
+
+def find_config(name_or_path: str) -> Path:
+    """A config file path, or the name of one in the repository's configs/ folder (`demo`)."""
+    path = Path(name_or_path)
+    if path.suffix != ".py":
+        path = CONFIGS_DIR / f"{name_or_path}.py"
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    return path
+
+
+def load_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
+    """Load a config file, apply overrides, validate; raise ConfigError naming what is wrong."""
+    path = find_config(name_or_path)
+    spec = importlib.util.spec_from_file_location(f"jaxseg_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        config = module.get_config()
+    except (AttributeError, TypeError, KeyError) as err:
+        raise ConfigError(f"config file '{path}': {err}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"config file '{path}': get_config() must return an ml_collections.ConfigDict")
+    for override in overrides:
+        apply_override(config, override)
+    validate(config)
+    return config
+
+
+def config_from_json(text: str) -> ml_collections.ConfigDict:
+    """Rebuild a config saved with `config.to_json()` (for example inside a checkpoint)."""
+    config = base_config()
+    for key, value in _flatten(json.loads(text)):
+        set_value(config, key, value)
+    validate(config)
+    return config
+
+
+def _flatten(tree: dict, prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value

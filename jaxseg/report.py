@@ -1,0 +1,51 @@
+"""Figures for reports: image, reference and prediction overlays."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # Reports are written on headless machines.
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+
+def _label_colours(num_classes: int) -> ListedColormap:
+    colours = plt.get_cmap("tab10")(np.arange(num_classes) % 10)
+    colours[0, 3] = 0.0  # Background stays transparent.
+    return ListedColormap(colours)
+
+
+def _radiological(slice_xy: np.ndarray) -> np.ndarray:
+    """An axial RAS slice indexed [x, y] as display rows and columns: anterior up, patient's right on the left."""
+    return slice_xy.T[::-1, ::-1]
+
+
+def overlay_figure(path: str | Path, rows: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                   class_names: Sequence[str]) -> Path:
+    """One row per case: image, image + reference labels, image + predicted labels.
+
+    rows: (title, image (H, W), reference (H, W) int, prediction (H, W) int), arrays indexed
+    [x, y] with x running towards the patient's right and y towards anterior (RAS axial slices).
+    They are drawn with anterior up and the patient's right on the left, as radiologists view them.
+    """
+    cmap = _label_colours(len(class_names))
+    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
+    for ax_row, (title, image, reference, prediction) in zip(axes, rows):
+        for ax, labels, name in zip(ax_row, (None, reference, prediction), ("image", "reference", "prediction")):
+            ax.imshow(_radiological(image), cmap="gray")
+            if labels is not None:
+                ax.imshow(_radiological(labels), cmap=cmap, vmin=0, vmax=len(class_names) - 1, alpha=0.5,
+                          interpolation="nearest")
+            ax.set_title(f"{title}: {name}", fontsize=9)
+            ax.axis("off")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(1, len(class_names))]
+    fig.legend(handles, class_names[1:], loc="lower center", ncol=len(handles), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Training: state, optimiser, sharded steps, checkpoints, the fit loop and its logs."""

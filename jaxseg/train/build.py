@@ -1,0 +1,46 @@
+"""Train states built from a config: initialised for training, or abstract for restoring."""
+
+from __future__ import annotations
+
+import jax
+import ml_collections
+from jax.sharding import Mesh
+
+from jaxseg.models import build_model, downsampling_factor
+from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.mesh import make_mesh, replicated
+from jaxseg.train.optim import make_optimizer
+from jaxseg.train.state import TrainState, create_train_state
+
+
+def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tuple[int, ...] | None = None) -> TrainState:
+    """A freshly initialised state from `config.seed`, replicated over the mesh.
+
+    spatial_shape: the input's spatial size; parameters of these convolutional networks do not
+    depend on it, so the smallest valid size is the default.
+    """
+    model = build_model(config.model)
+    tx = make_optimizer(config.optimizer, config.train.steps)
+    if spatial_shape is None:
+        spatial_shape = (downsampling_factor(config.model),) * 2
+    input_shape = (1, *spatial_shape, config.model.in_channels)
+    state = create_train_state(model, tx, jax.random.key(config.seed), input_shape)
+    return jax.device_put(state, replicated(mesh))
+
+
+def restore_trained(workdir, which: str = "best") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
+    """Config, state, step and mesh of a run's best (or latest) checkpoint in WORKDIR/checkpoints.
+
+    Falls back to the latest step when no checkpoint carries validation metrics.
+    """
+    checkpoints = Checkpoints(f"{workdir}/checkpoints")
+    step = (checkpoints.best_step() if which == "best" else None) or checkpoints.latest_step()
+    if step is None:
+        raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint")
+    config = checkpoints.restore_config(step)
+    mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
+    like = jax.eval_shape(lambda: build_state(config, mesh))
+    like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), like)
+    state, _ = checkpoints.restore(step, like)
+    checkpoints.close()
+    return config, state, step, mesh

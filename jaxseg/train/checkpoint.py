@@ -1,0 +1,83 @@
+"""Checkpoints with orbax: the train state, the data iterator's position and the config, per step.
+
+Layout: WORKDIR/checkpoints/<step>/{state, data_iterator, config}. The latest `keep` steps and
+the single best step by a validation metric (higher is better) are kept. Orbax writes each step
+to a temporary folder and renames it when complete, so an interrupted save never damages an
+earlier checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+from jaxseg.config import config_from_json
+from jaxseg.train.state import TrainState
+
+ITEMS = ("state", "data_iterator", "config")
+
+
+class Checkpoints:
+    """A folder of checkpoints for one run."""
+
+    def __init__(self, directory: str | Path, keep: int = 1, best_metric: str = "val_dice"):
+        self.best_metric = best_metric
+        policy = checkpoint_managers.AnyPreservationPolicy([
+            checkpoint_managers.LatestN(n=keep),
+            checkpoint_managers.BestN(get_metric_fn=lambda m: m[best_metric], n=1,
+                                      keep_checkpoints_without_metrics=False),
+        ])
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True)
+        self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options, item_names=ITEMS)
+
+    def save(self, step: int, state: TrainState, data_state: dict, config: ml_collections.ConfigDict,
+             metrics: dict[str, float] | None = None) -> None:
+        """Start an asynchronous save; `wait()` or the next save waits for it."""
+        self.manager.save(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state),
+                data_iterator=ocp.args.JsonSave(data_state),
+                config=ocp.args.JsonSave(json.loads(config.to_json())),
+            ),
+            metrics=metrics,
+            force=True,
+        )
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def best_step(self) -> int | None:
+        """The step with the highest `best_metric`, or None when no checkpoint has metrics."""
+        scored = [(m[self.best_metric], s) for s in self.manager.all_steps()
+                  if (m := self.manager.metrics(s)) and self.best_metric in m]
+        return max(scored)[1] if scored else None
+
+    def metrics(self, step: int) -> dict[str, float] | None:
+        return self.manager.metrics(step)
+
+    def restore_config(self, step: int) -> ml_collections.ConfigDict:
+        restored = self.manager.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+        return config_from_json(json.dumps(restored["config"]))
+
+    def restore(self, step: int, like: TrainState) -> tuple[TrainState, dict[str, Any]]:
+        """The state and data iterator state of `step`, placed with the shardings of `like`."""
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        restored = self.manager.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data_iterator=ocp.args.JsonRestore()),
+        )
+        return restored["state"], restored["data_iterator"]
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()

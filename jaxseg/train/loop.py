@@ -1,0 +1,89 @@
+"""`fit`: the training loop that `jaxseg train` and `jaxseg demo` run."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+
+from jaxseg.data.datasets import load_cases, open_dataset
+from jaxseg.data.slices import SliceSource, training_batches
+from jaxseg.models import downsampling_factor
+from jaxseg.train.build import build_state
+from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.logging import MetricsLog, progress_bar
+from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.state import TrainState
+from jaxseg.train.step import compile_train_step
+from jaxseg.train.validation import validate
+
+log = logging.getLogger(__name__)
+
+
+def _local_batch_size(config: ml_collections.ConfigDict, mesh_devices: int) -> int:
+    batch = config.data.batch_size
+    if batch % mesh_devices:
+        raise ValueError(f"config key 'data.batch_size' = {batch} is not divisible by the {mesh_devices} mesh devices")
+    return batch // jax.process_count()
+
+
+def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> TrainState:
+    """Train per the config in `workdir`, resuming from its latest checkpoint if there is one.
+
+    Writes WORKDIR/checkpoints/ (latest and best by validation Dice) and WORKDIR/metrics.jsonl.
+    Returns the final train state.
+    """
+    workdir = Path(workdir)
+    _, splits = open_dataset(config, workdir)
+    pad_multiple = downsampling_factor(config.model)
+    source = SliceSource(load_cases(splits["train"], config), config.data.plane, pad_multiple)
+    val_cases = load_cases(splits["val"], config)
+    log.info("%d training slices of %s from %d cases; %d validation cases",
+             len(source), source.slice_shape, len(splits["train"]), len(val_cases))
+
+    mesh = make_mesh(config.mesh.data)
+    local_batch = _local_batch_size(config, mesh.size)
+    state = build_state(config, mesh, source.slice_shape)
+    batches = training_batches(source, local_batch, seed=config.seed, workers=config.data.workers,
+                               shard_index=jax.process_index(), shard_count=jax.process_count())
+
+    checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints)
+    start = checkpoints.latest_step() or 0
+    if start:
+        state, data_state = checkpoints.restore(start, state)
+        batches.set_state(data_state)
+        log.info("resumed from step %d in %s", start, workdir / "checkpoints")
+
+    step_fn = compile_train_step(make_loss_fn(config.loss), mesh)
+    metrics_log = MetricsLog(workdir / "metrics.jsonl")
+    bar = progress_bar(config.train.steps, start, enabled=progress)
+    tic, window_start = time.perf_counter(), start
+    for step in range(start + 1, config.train.steps + 1):
+        state, metrics = step_fn(state, global_batch(next(batches), mesh))
+        last = step == config.train.steps
+        if step % config.train.log_every and not last:
+            continue
+        record = {k: float(v) for k, v in jax.device_get(metrics).items()}
+        if not np.isfinite(record["loss"]):
+            raise FloatingPointError(f"training diverged: loss {record['loss']} at step {step}; "
+                                     f"the last checkpoint in {workdir / 'checkpoints'} is intact")
+        elapsed = time.perf_counter() - tic
+        record["samples_per_s"] = (step - window_start) * config.data.batch_size / max(elapsed, 1e-9)
+        tic, window_start = time.perf_counter(), step
+        scores = None
+        if val_cases and (step % config.train.val_every == 0 or last):
+            scores = {"val_dice": validate(state, val_cases, config, mesh)}
+            record.update(scores)
+        metrics_log.write(step, record)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+        bar.update(step - bar.n)
+        if scores or step % config.train.checkpoint_every == 0 or last:
+            checkpoints.save(step, state, batches.get_state(), config, scores)
+    bar.close()
+    checkpoints.close()
+    return state

@@ -1,0 +1,42 @@
+"""Optimisers and learning-rate schedules from a config's `optimizer` section."""
+
+from __future__ import annotations
+
+import ml_collections
+import optax
+
+
+def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 over `warmup_steps`, then constant, cosine decay or nnU-Net's poly (1 - t)^0.9."""
+    peak = config.learning_rate
+    decay_steps = max(total_steps - config.warmup_steps, 1)
+    if config.schedule == "constant":
+        main = optax.constant_schedule(peak)
+    elif config.schedule == "cosine":
+        main = optax.cosine_decay_schedule(peak, decay_steps)
+    elif config.schedule == "poly":
+        main = optax.polynomial_schedule(peak, 0.0, power=0.9, transition_steps=decay_steps)
+    else:
+        raise ValueError(f"unknown schedule '{config.schedule}'")
+    if config.warmup_steps == 0:
+        return main
+    warmup = optax.linear_schedule(0.0, peak, config.warmup_steps)
+    return optax.join_schedules([warmup, main], [config.warmup_steps])
+
+
+def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+    """The configured optimiser, with global-norm gradient clipping when `grad_clip_norm` > 0."""
+    lr = learning_rate_schedule(config, total_steps)
+    if config.name == "adam":
+        opt = optax.adam(lr)
+    elif config.name == "adamw":
+        opt = optax.adamw(lr, weight_decay=config.weight_decay)
+    elif config.name == "sgd":
+        opt = optax.sgd(lr, momentum=config.momentum or None)
+    elif config.name == "rmsprop":
+        opt = optax.rmsprop(lr, decay=config.momentum)
+    else:
+        raise ValueError(f"unknown optimizer '{config.name}'")
+    if config.grad_clip_norm > 0:
+        opt = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
+    return opt

@@ -1,0 +1,38 @@
+"""Training state: parameters, batch-norm statistics, optimiser state and step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from flax.training import train_state
+
+
+class TrainState(train_state.TrainState):
+    """Flax's TrainState plus the model's `batch_stats` collection (empty without batch norm)."""
+
+    batch_stats: Any = None
+
+
+def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
+                       input_shape: tuple[int, ...]) -> TrainState:
+    """Initialise parameters for inputs of `input_shape` (N, *spatial, C), float32."""
+    variables = model.init(rng, jnp.zeros(input_shape, jnp.float32), train=False)
+    return TrainState.create(
+        apply_fn=model.apply,
+        params=variables["params"],
+        batch_stats=variables.get("batch_stats", {}),
+        tx=tx,
+    )
+
+
+def model_variables(state: TrainState) -> dict[str, Any]:
+    """The variables to pass to `apply_fn`."""
+    return {"params": state.params, "batch_stats": state.batch_stats}
+
+
+def parameter_count(params: Any) -> int:
+    return sum(int(x.size) for x in jax.tree.leaves(params))

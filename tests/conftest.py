@@ -1,0 +1,44 @@
+"""Shared fixtures: small phantom datasets and tiny configs that train in seconds on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jaxseg.config import load_config
+from jaxseg.data.synthetic import write_phantom_dataset
+
+TINY_PHANTOM = {"num_cases": 5, "shape": (32, 32, 16), "spacing_mm": (12.0, 12.0, 16.0), "seed": 0}
+
+
+def tiny_overrides(phantom_root: Path, **extra) -> list[str]:
+    """Overrides turning configs/demo.py into a seconds-long run on the tiny phantom set."""
+    values = {
+        "data.root": str(phantom_root),
+        "data.num_val": 1,
+        "data.num_test": 1,
+        "data.batch_size": 4,
+        "phantom.num_cases": TINY_PHANTOM["num_cases"],
+        "phantom.shape": TINY_PHANTOM["shape"],
+        "phantom.spacing_mm": TINY_PHANTOM["spacing_mm"],
+        "model.features": (4, 8),
+        "train.steps": 6,
+        "train.log_every": 2,
+        "train.val_every": 4,
+        "train.checkpoint_every": 2,
+        "evaluate.batch_size": 8,
+        **extra,
+    }
+    return [f"{k}={v}" for k, v in values.items()]
+
+
+@pytest.fixture(scope="session")
+def phantom_root(tmp_path_factory) -> Path:
+    """A 5-case tiny phantom dataset in the Decathlon layout, generated once per session."""
+    return write_phantom_dataset(tmp_path_factory.mktemp("data") / "phantom", **TINY_PHANTOM)
+
+
+@pytest.fixture
+def tiny_config(phantom_root):
+    return load_config("demo", tiny_overrides(phantom_root))

@@ -1,0 +1,128 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxseg.config import load_config
+from jaxseg.data.datasets import load_cases, open_dataset
+from jaxseg.data.slices import SliceSource, training_batches
+from jaxseg.train.build import build_state, restore_trained
+from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.loop import fit
+from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.step import compile_train_step
+from tests.conftest import tiny_overrides
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _source(config, tmp_path):
+    _, splits = open_dataset(config, tmp_path)
+    return SliceSource(load_cases(splits["train"], config), "axial", 2)
+
+
+def test_slice_source_shapes_and_padding(tiny_config, tmp_path):
+    source = _source(tiny_config, tmp_path)
+    sample = source[0]
+    assert source.slice_shape == (32, 32)
+    assert sample["image"].shape == (32, 32, 1) and sample["image"].dtype == np.float32
+    assert sample["label"].shape == (32, 32) and sample["label"].dtype == np.int32
+    assert -1.0 <= sample["image"].min() and sample["image"].max() <= 1.0
+
+
+def test_batches_are_deterministic_and_resume_from_state(tiny_config, tmp_path):
+    source = _source(tiny_config, tmp_path)
+    first = training_batches(source, 4, seed=3)
+    for _ in range(2):
+        next(first)
+    state = first.get_state()
+    expected = [next(first)["label"] for _ in range(3)]
+    again = training_batches(source, 4, seed=3)
+    again.set_state(state)
+    for want in expected:
+        np.testing.assert_array_equal(next(again)["label"], want)
+    other = training_batches(source, 4, seed=4)
+    assert any(not np.array_equal(next(other)["label"], e) for e in expected)
+
+
+def test_train_steps_lower_the_loss_on_a_fixed_batch(tiny_config, tmp_path):
+    mesh = make_mesh()
+    source = _source(tiny_config, tmp_path)
+    batch = global_batch(next(training_batches(source, 4, seed=0)), mesh)
+    state = build_state(tiny_config, mesh, source.slice_shape)
+    step = compile_train_step(make_loss_fn(tiny_config.loss), mesh)
+    losses = []
+    for _ in range(15):
+        state, metrics = step(state, batch)
+        losses.append(float(metrics["loss"]))
+    assert all(np.isfinite(losses))
+    assert losses[-1] < 0.8 * losses[0]
+    assert int(state.step) == 15
+
+
+def test_checkpoint_restore_gives_identical_state(tiny_config, tmp_path):
+    mesh = make_mesh()
+    state = build_state(tiny_config, mesh)
+    state = state.replace(step=jnp.asarray(7), params=jax.tree.map(lambda p: p + 0.5, state.params))
+    store = Checkpoints(tmp_path / "ck")
+    store.save(7, state, {"position": 3}, tiny_config, {"val_dice": 0.5})
+    store.wait()
+    fresh = build_state(tiny_config, mesh)
+    restored, data_state = store.restore(7, fresh)
+    assert data_state == {"position": 3}
+    assert int(restored.step) == 7
+    for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(restored.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(jax.tree.leaves(state.opt_state), jax.tree.leaves(restored.opt_state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert store.restore_config(7).to_dict() == tiny_config.to_dict()
+    store.close()
+
+
+def test_resumed_run_equals_uninterrupted_run(phantom_root, tmp_path):
+    overrides = tiny_overrides(phantom_root, **{"optimizer.schedule": "constant"})
+    whole = fit(load_config("demo", overrides), tmp_path / "whole", progress=False)
+    fit(load_config("demo", overrides + ["train.steps=4"]), tmp_path / "split", progress=False)
+    resumed = fit(load_config("demo", overrides), tmp_path / "split", progress=False)
+    assert int(resumed.step) == int(whole.step) == 6
+    for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(resumed.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    lines = [json.loads(x) for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == [2, 4, 6]
+
+
+def test_best_checkpoint_is_kept_with_the_latest(phantom_root, tmp_path):
+    fit(load_config("demo", tiny_overrides(phantom_root, **{"train.val_every": 2, "train.steps": 8})),
+        tmp_path, progress=False)
+    store = Checkpoints(tmp_path / "checkpoints")
+    steps = store.manager.all_steps()
+    scores = {s: store.metrics(s)["val_dice"] for s in (2, 4, 6, 8) if s in steps}
+    assert 8 in steps and store.best_step() in steps
+    assert store.metrics(store.best_step())["val_dice"] == max(scores.values())
+    assert len(steps) <= 2
+    config, state, step, _ = restore_trained(tmp_path)
+    assert step == store.best_step() and int(state.step) == step
+    store.close()
+
+
+def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
+    run = tmp_path / "run"
+    overrides = [f"--config.{o}" for o in tiny_overrides(phantom_root)]
+    subprocess.run([sys.executable, "-m", "jaxseg", "train", "--config", "configs/demo.py", "--workdir", str(run),
+                    *overrides], check=True, cwd=REPO, capture_output=True, timeout=600)
+    result = subprocess.run([sys.executable, "-m", "jaxseg", "evaluate", "--workdir", str(run)],
+                            check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    assert set(summary) == {"checkpoint_step", "split", "metric_per_case", "mean", "foreground_mean"}
+    assert len(summary["metric_per_case"]) == 1
+    assert set(summary["mean"]) == {"liver", "spleen", "kidney", "spine"}
+    assert 0.0 <= summary["foreground_mean"]["Dice"] <= 1.0
+    assert (run / "eval" / "overlays.png").stat().st_size > 10_000
+    assert "| **mean** |" in (run / "eval" / "summary.md").read_text()
+    assert "| **mean** |" in result.stdout
