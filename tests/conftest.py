@@ -23,6 +23,7 @@ def tiny_overrides(phantom_root: Path, **extra) -> list[str]:
         "phantom.shape": TINY_PHANTOM["shape"],
         "phantom.spacing_mm": TINY_PHANTOM["spacing_mm"],
         "model.features": (4, 8),
+        "optimizer.warmup_steps": 0,
         "train.steps": 6,
         "train.log_every": 2,
         "train.val_every": 4,

@@ -51,19 +51,21 @@ def test_batches_are_deterministic_and_resume_from_state(tiny_config, tmp_path):
     assert any(not np.array_equal(next(other)["label"], e) for e in expected)
 
 
-def test_train_steps_lower_the_loss_on_a_fixed_batch(tiny_config, tmp_path):
+def test_train_steps_lower_the_loss_on_a_fixed_batch(phantom_root, tmp_path):
+    tiny_config = load_config("demo", tiny_overrides(
+        phantom_root, **{"optimizer.learning_rate": 0.01, "optimizer.schedule": "constant"}))
     mesh = make_mesh()
     source = _source(tiny_config, tmp_path)
     batch = global_batch(next(training_batches(source, 4, seed=0)), mesh)
     state = build_state(tiny_config, mesh, source.slice_shape)
     step = compile_train_step(make_loss_fn(tiny_config.loss), mesh)
     losses = []
-    for _ in range(15):
+    for _ in range(20):
         state, metrics = step(state, batch)
         losses.append(float(metrics["loss"]))
     assert all(np.isfinite(losses))
-    assert losses[-1] < 0.8 * losses[0]
-    assert int(state.step) == 15
+    assert losses[-1] < 0.7 * losses[0]
+    assert int(state.step) == 20
 
 
 def test_checkpoint_restore_gives_identical_state(tiny_config, tmp_path):
@@ -97,18 +99,20 @@ def test_resumed_run_equals_uninterrupted_run(phantom_root, tmp_path):
     assert [x["step"] for x in lines] == [2, 4, 6]
 
 
-def test_best_checkpoint_is_kept_with_the_latest(phantom_root, tmp_path):
-    fit(load_config("demo", tiny_overrides(phantom_root, **{"train.val_every": 2, "train.steps": 8})),
-        tmp_path, progress=False)
-    store = Checkpoints(tmp_path / "checkpoints")
-    steps = store.manager.all_steps()
-    scores = {s: store.metrics(s)["val_dice"] for s in (2, 4, 6, 8) if s in steps}
-    assert 8 in steps and store.best_step() in steps
-    assert store.metrics(store.best_step())["val_dice"] == max(scores.values())
-    assert len(steps) <= 2
-    config, state, step, _ = restore_trained(tmp_path)
-    assert step == store.best_step() and int(state.step) == step
+def test_best_checkpoint_is_kept_with_the_latest(tiny_config, tmp_path):
+    state = build_state(tiny_config, make_mesh())
+    store = Checkpoints(tmp_path / "checkpoints", keep=1)
+    for step, dice in zip((1, 2, 3, 4), (0.5, 0.9, 0.6, 0.7)):
+        store.save(step, state.replace(step=jnp.asarray(step)), {}, tiny_config, {"val_dice": dice})
+    store.save(5, state.replace(step=jnp.asarray(5)), {}, tiny_config)  # no validation at this step
     store.close()
+    store = Checkpoints(tmp_path / "checkpoints")
+    assert store.manager.all_steps() == [2, 5]
+    assert store.best_step() == 2 and store.metrics(2) == {"val_dice": 0.9}
+    store.close()
+    config, restored, step, _ = restore_trained(tmp_path)
+    assert step == 2 and int(restored.step) == 2
+    assert config.to_dict() == tiny_config.to_dict()
 
 
 def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):

@@ -33,7 +33,9 @@ class Checkpoints:
             checkpoint_managers.BestN(get_metric_fn=lambda m: m[best_metric], n=1,
                                       keep_checkpoints_without_metrics=False),
         ])
-        options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=True)
+        # best_fn makes orbax store each step's metrics; which steps survive is the policy's call.
+        options = ocp.CheckpointManagerOptions(best_fn=lambda m: m[best_metric], best_mode="max",
+                                               preservation_policy=policy, enable_async_checkpointing=True)
         self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options, item_names=ITEMS)
 
     def save(self, step: int, state: TrainState, data_state: dict, config: ml_collections.ConfigDict,

@@ -30,7 +30,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn) 
 
     (loss, updates), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
     state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", state.batch_stats))
-    return state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+    return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
 def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
