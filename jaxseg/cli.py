@@ -54,6 +54,19 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.train.checkpoint_info import checkpoint_info
+
+    info = checkpoint_info(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']}: step {info['step']} of config '{info['config_name']}'")
+    print(f"  parameters  {info['params']:,}  sha256 {info['params_digest']}")
+    print(f"  metrics     {info['metrics']}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.evaluate import evaluate_run
     from jaxseg.metrics import markdown_table
@@ -108,6 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
+    info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
+                          description="Report a checkpoint's step, config name, validation metrics, parameter "
+                          "count and params_digest (sha256 over every parameter array in tree order). PATH is a "
+                          "run folder (its latest checkpoint), a checkpoints folder or one step's folder.")
+    info.add_argument("path", help="WORKDIR, WORKDIR/checkpoints or WORKDIR/checkpoints/STEP")
+    info.add_argument("--json", action="store_true", help="print JSON (keys step, params, params_digest, metrics, ...)")
+    info.set_defaults(run=_cmd_checkpoint_info)
+
     inspect = sub.add_parser("inspect", help="geometry and intensities of an image file",
                              description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
                              "and intensity range of a NIfTI file.")
@@ -132,9 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("absl").setLevel(logging.INFO if args.verbose else logging.WARNING)
     from jaxseg.io import ReadError
+    from jaxseg.train.signals import TrainingInterrupted
 
     try:
         return args.run(args, overrides)
+    except TrainingInterrupted as stop:
+        print(f"jaxseg: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     except (ConfigError, ReadError, FileNotFoundError, FileExistsError) as err:
         print(f"jaxseg: error: {err}", file=sys.stderr)
         return 2

@@ -66,10 +66,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
     c.optimizer.learning_rate = 1e-3
-    c.optimizer.schedule = "constant"  # constant | cosine | poly
+    c.optimizer.schedule = "constant"  # constant | cosine | poly | piecewise
+    c.optimizer.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor.
+    c.optimizer.decay_factor = 0.1
     c.optimizer.warmup_steps = 0
     c.optimizer.weight_decay = 0.0
     c.optimizer.momentum = 0.9  # SGD momentum, or RMSprop's decay rho.
+    c.optimizer.nesterov = False  # SGD only (nnU-Net: momentum 0.99, nesterov).
     c.optimizer.grad_clip_norm = 0.0  # 0 disables clipping.
 
     c.train = ml_collections.ConfigDict()
@@ -78,6 +81,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 200
     c.train.val_every = 200
     c.train.keep_checkpoints = 1  # Latest checkpoints kept, besides the best one.
+    c.train.grad_accum_steps = 1  # Micro-batches per optimiser step (data.batch_size is split).
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
@@ -132,7 +136,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "loss.ce_weight": _non_negative,
     "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
     "optimizer.learning_rate": _positive,
-    "optimizer.schedule": _one_of("constant", "cosine", "poly"),
+    "optimizer.schedule": _one_of("constant", "cosine", "poly", "piecewise"),
+    "optimizer.boundaries": lambda v: all(b > 0 for b in v) and list(v) == sorted(set(v)),
+    "optimizer.decay_factor": _positive,
     "optimizer.warmup_steps": _non_negative,
     "optimizer.weight_decay": _non_negative,
     "optimizer.momentum": lambda v: 0 <= v < 1,
@@ -142,6 +148,7 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "train.checkpoint_every": _positive,
     "train.val_every": _positive,
     "train.keep_checkpoints": _positive,
+    "train.grad_accum_steps": _positive,
     "mesh.data": lambda v: v == -1 or v > 0,
     "evaluate.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
@@ -153,6 +160,7 @@ _rule_docs = {
     "model.features": "a non-empty list of positive channel counts",
     "model.num_classes": ">= 2 (background included)",
     "optimizer.momentum": "in [0, 1)",
+    "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
 }
 
@@ -177,6 +185,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not ok:
             expected = _rule_docs.get(key, check.__doc__ or "a valid value")
             raise ConfigError(f"config key '{key}' = {value!r} is invalid: expected {expected}")
+    if config.data.batch_size % config.train.grad_accum_steps:
+        raise ConfigError(
+            f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
+            f"'train.grad_accum_steps' = {config.train.grad_accum_steps}"
+        )
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(

@@ -31,7 +31,7 @@ def tiny_overrides(phantom_root: Path, **extra) -> list[str]:
         "evaluate.batch_size": 8,
         **extra,
     }
-    return [f"{k}={v}" for k, v in values.items()]
+    return [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}" for k, v in values.items()]
 
 
 @pytest.fixture(scope="session")
