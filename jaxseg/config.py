@@ -86,8 +86,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
 
+    c.inference = ml_collections.ConfigDict()
+    c.inference.mode = "slices"  # slices: whole 2D slices along data.plane; sliding_window: windows.
+    c.inference.roi_size = ()  # sliding_window: window size; 2 axes for a 2D model (per slice), 3 for 3D.
+    c.inference.overlap = 0.5  # Fraction of a window shared with the next (0.5: nnU-Net's step 0.5).
+    c.inference.blend = "gaussian"  # gaussian | constant weighting of overlapping windows.
+    c.inference.mirror_axes = ()  # Spatial axes to mirror for test-time augmentation, e.g. (0, 1).
+    c.inference.largest_component = False  # Keep each class's largest connected component only.
+    c.inference.fill_holes = False  # Fill background holes enclosed by a class.
+    c.inference.batch_size = 32  # Slices or windows per forward pass.
+
     c.evaluate = ml_collections.ConfigDict()
-    c.evaluate.batch_size = 32  # Slices per forward pass.
     c.evaluate.overlay_cases = 3
     c.evaluate.checkpoint = "best"  # best | latest
     c.lock()
@@ -150,7 +159,12 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "train.keep_checkpoints": _positive,
     "train.grad_accum_steps": _positive,
     "mesh.data": lambda v: v == -1 or v > 0,
-    "evaluate.batch_size": _positive,
+    "inference.mode": _one_of("slices", "sliding_window"),
+    "inference.roi_size": lambda v: len(v) in (0, 2, 3) and all(r > 0 for r in v),
+    "inference.overlap": lambda v: 0 <= v < 1,
+    "inference.blend": _one_of("gaussian", "constant"),
+    "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
+    "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
     "evaluate.checkpoint": _one_of("best", "latest"),
 }
@@ -162,6 +176,9 @@ _rule_docs = {
     "optimizer.momentum": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
+    "inference.roi_size": "() or 2 or 3 positive window sizes",
+    "inference.overlap": "in [0, 1)",
+    "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
 }
 
 
@@ -190,6 +207,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
             f"'train.grad_accum_steps' = {config.train.grad_accum_steps}"
         )
+    if config.inference.mode == "sliding_window" and not config.inference.roi_size:
+        raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(
