@@ -61,8 +61,8 @@ def _candidate_files(path: Path) -> list[Path]:
 
 def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]]:
     """Image files under `path` (a folder, searched recursively, or one file), headers only, by
-    SeriesInstanceUID ("" for files without one). Files that are not DICOM, and DICOM files without an image (DICOMDIR,
-    structured reports) or holding a segmentation, are left out."""
+    SeriesInstanceUID ("" for files without one). Files that are not DICOM, DICOM objects that are
+    not images (DICOMDIR, structured reports, RT structures) and segmentations are left out."""
     path = Path(path)
     series: dict[str, list[tuple[Path, Dataset]]] = {}
     candidates = _candidate_files(path)
@@ -71,7 +71,17 @@ def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]
             log.debug("%s: not a DICOM file, skipped", file)
             continue
         ds = read_dataset(file, pixels=False)
-        if "Rows" not in ds or ds.get("SOPClassUID") == SEGMENTATION_STORAGE:
+        own_class = ds.get("SOPClassUID")
+        meta_class = ds.file_meta.get("MediaStorageSOPClassUID") if "file_meta" in dir(ds) else None
+        if SEGMENTATION_STORAGE in (own_class, meta_class):
+            continue
+        if "Rows" not in ds:
+            # DICOMDIRs, reports and RT objects have no image. A file cut short in its header has
+            # no Rows either: its SOP class is then missing, cut (differs from the file meta's),
+            # or an image class.
+            intact = bool(own_class) and own_class == (meta_class or own_class)
+            if not intact or "Image Storage" in own_class.name:
+                raise ReadError(file, "DICOM image without Rows and Columns (truncated or damaged header?)")
             continue
         # Anonymisers sometimes blank SeriesInstanceUID: such files form one series with UID "".
         series.setdefault(str(ds.get("SeriesInstanceUID") or ""), []).append((file, ds))
