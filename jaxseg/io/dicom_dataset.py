@@ -21,6 +21,16 @@ from jaxseg.io.errors import MissingTagError, ReadError
 # DICOM patient coordinates are LPS+; jaxseg's world is RAS+ (x and y change sign).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+# Top-level attributes jaxseg reads. pydicom converts values when they are first used; converting
+# these on reading reports a malformed one with its file, not later from deep inside pydicom.
+USED_KEYWORDS = (
+    "SOPClassUID", "Modality", "SeriesInstanceUID", "SeriesDescription", "FrameOfReferenceUID", "ImageType",
+    "NumberOfFrames", "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated",
+    "BitsStored", "PixelRepresentation", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+    "ImagerPixelSpacing", "SliceThickness", "SpacingBetweenSlices", "RescaleSlope", "RescaleIntercept",
+    "SegmentationType", "MaximumFractionalValue",
+)
+
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
     """True when the file starts with the DICOM preamble and 'DICM' marker (Part 10 file)."""
@@ -37,17 +47,27 @@ def read_dataset(path: str | os.PathLike, pixels: bool = True) -> Dataset:
     if not path.is_file():
         raise ReadError(path, "no such file")
     try:
-        return pydicom.dcmread(path, stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
     except InvalidDicomError:
         raise ReadError(path, "not a DICOM file (no 'DICM' marker after the 128-byte preamble)") from None
     except Exception as err:  # pydicom raises many types for damaged files
         raise ReadError(path, f"damaged DICOM file ({type(err).__name__}: {err})") from None
+    for keyword in USED_KEYWORDS:
+        _get(ds, keyword, path)
+    return ds
+
+
+def _get(ds: Dataset, keyword: str, path: object) -> Any:
+    try:
+        return ds.get(keyword)
+    except Exception as err:  # a value pydicom cannot convert to its VR
+        raise ReadError(path, f"malformed {keyword} value ({type(err).__name__}: {err})") from None
 
 
 def require(ds: Dataset, keyword: str, path: object, why: str) -> Any:
     """The value of attribute `keyword`; MissingTagError when absent or empty."""
-    value = ds.get(keyword)
-    if value is None or (isinstance(value, (str, bytes, list, tuple)) and len(value) == 0):
+    value = _get(ds, keyword, path)
+    if value is None or (isinstance(value, (str, bytes, list, tuple, MultiValue)) and len(value) == 0):
         raise MissingTagError(path, keyword, why)
     return value
 
@@ -65,6 +85,36 @@ def require_floats(ds: Dataset, keyword: str, count: int, path: object, why: str
     return numbers
 
 
+def _number(ds: Dataset | None, keyword: str, path: object) -> float | None:
+    value = _get(ds, keyword, path) if ds is not None else None
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ReadError(path, f"{keyword} is not a number: {value!r}") from None
+
+
+def frame_count(ds: Dataset, path: object) -> int:
+    """NumberOfFrames (1 when absent)."""
+    count = _number(ds, "NumberOfFrames", path)
+    return 1 if count is None else int(count)
+
+
+def is_multiframe(ds: Dataset, path: object) -> bool:
+    """True for enhanced (functional-group) images and any file of several frames."""
+    return "PerFrameFunctionalGroupsSequence" in ds or frame_count(ds, path) > 1
+
+
+def slice_step(item: Dataset | None, path: object) -> float | None:
+    """The slice spacing a lone slice declares: SpacingBetweenSlices, else SliceThickness (mm)."""
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = _number(item, keyword, path)
+        if value is not None:
+            return value
+    return None
+
+
 def decode_frames(ds: Dataset, path: object) -> np.ndarray:
     """Stored pixel values as (F, R, C) or (F, R, C, S), native byte order, before any rescale.
 
@@ -79,7 +129,7 @@ def decode_frames(ds: Dataset, path: object) -> np.ndarray:
     except Exception as err:  # missing decoder plugin, truncated or corrupt pixel data
         name = getattr(syntax, "name", str(syntax))
         raise ReadError(path, f"cannot decode the pixel data ({name}): {str(err).strip()}") from None
-    frames = int(ds.get("NumberOfFrames") or 1)
+    frames = frame_count(ds, path)
     samples = int(ds.get("SamplesPerPixel") or 1)
     if frames == 1:
         array = array[None]
@@ -121,13 +171,8 @@ def modality_values(raw: np.ndarray, slopes: np.ndarray, intercepts: np.ndarray,
 
 def rescale_of(item: Dataset | None, path: object) -> tuple[float, float]:
     """(RescaleSlope, RescaleIntercept) of a dataset or functional-group item; (1, 0) when absent."""
-    if item is None:
-        return 1.0, 0.0
-    slope, intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
-    try:
-        return (1.0 if slope in (None, "") else float(slope)), (0.0 if intercept in (None, "") else float(intercept))
-    except (TypeError, ValueError):
-        raise ReadError(path, f"RescaleSlope/RescaleIntercept are not numbers: {slope!r}, {intercept!r}") from None
+    slope, intercept = _number(item, "RescaleSlope", path), _number(item, "RescaleIntercept", path)
+    return (1.0 if slope is None else slope), (0.0 if intercept is None else intercept)
 
 
 def functional_group(ds: Dataset, frame: int, keyword: str) -> Dataset | None:

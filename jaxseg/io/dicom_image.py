@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxseg.io.dicom_dataset import decode_frames, modality_values, read_dataset, rescale_of
-from jaxseg.io.dicom_series import SEGMENTATION_STORAGE, is_multiframe
+from jaxseg.io.dicom_dataset import decode_frames, frame_count, is_multiframe, modality_values, read_dataset, rescale_of
+from jaxseg.io.dicom_series import SEGMENTATION_STORAGE
 from jaxseg.io.errors import ReadError
 from jaxseg.io.image2d import Image2D
 
@@ -39,8 +39,8 @@ def read_dicom_image(path: str | os.PathLike) -> Image2D:
     ds = read_dataset(path)
     if ds.get("SOPClassUID") == SEGMENTATION_STORAGE:
         raise ReadError(path, "is a DICOM SEG: read it with read_dicom_seg")
-    if is_multiframe(ds):
-        raise ReadError(path, f"has {ds.get('NumberOfFrames')} frames: read multi-frame images with read_dicom_series")
+    if is_multiframe(ds, path):
+        raise ReadError(path, f"has {frame_count(ds, path)} frames: read multi-frame images with read_dicom_series")
     frames = decode_frames(ds, path)
     if frames.ndim == 4:
         array = frames[0]

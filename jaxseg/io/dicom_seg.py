@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from jaxseg.io.dicom_dataset import decode_frames, functional_group, read_dataset, require
+from jaxseg.io.dicom_dataset import decode_frames, functional_group, read_dataset, require, slice_step
 from jaxseg.io.dicom_geometry import FramePlane, frame_plane, stack_geometry
 from jaxseg.io.dicom_series import SEGMENTATION_STORAGE, load_series, scan_series
 from jaxseg.io.errors import GeometryMismatchError, MissingTagError, ReadError
@@ -62,9 +62,8 @@ def _own_grid(ds: Dataset, planes: list[FramePlane], path: Path) -> Volume:
     unique: dict[tuple[float, ...], FramePlane] = {}
     for plane in planes:
         unique.setdefault(tuple(np.round(plane.position, 3)), plane)
-    measures = functional_group(ds, 0, "PixelMeasuresSequence")
-    step = measures.get("SpacingBetweenSlices") or measures.get("SliceThickness") if measures is not None else None
-    _, affine, count = stack_geometry(list(unique.values()), path, float(step) if step else None, allow_gaps=True)
+    step = slice_step(functional_group(ds, 0, "PixelMeasuresSequence"), path)
+    _, affine, count = stack_geometry(list(unique.values()), path, step, allow_gaps=True)
     rows, columns = planes[0].shape
     return Volume(np.zeros((columns, rows, count), np.uint8), affine, str(path))
 

@@ -18,11 +18,14 @@ from pydicom.dataset import Dataset
 
 from jaxseg.io.dicom_dataset import (
     decode_frames,
+    frame_count,
     functional_group,
     is_dicom_file,
+    is_multiframe,
     modality_values,
     read_dataset,
     rescale_of,
+    slice_step,
 )
 from jaxseg.io.dicom_geometry import frame_plane, stack_geometry
 from jaxseg.io.errors import MissingTagError, ReadError, SeriesSelectionError
@@ -47,10 +50,6 @@ class SeriesInfo:
     stored_dtype: str
 
 
-def is_multiframe(ds: Dataset) -> bool:
-    return "PerFrameFunctionalGroupsSequence" in ds or int(ds.get("NumberOfFrames") or 1) > 1
-
-
 def _candidate_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -66,6 +65,7 @@ def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]
     path = Path(path)
     series: dict[str, list[tuple[Path, Dataset]]] = {}
     candidates = _candidate_files(path)
+    segmentations = 0
     for file in candidates:
         if not is_dicom_file(file):
             log.debug("%s: not a DICOM file, skipped", file)
@@ -74,6 +74,7 @@ def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]
         own_class = ds.get("SOPClassUID")
         meta_class = ds.file_meta.get("MediaStorageSOPClassUID") if "file_meta" in dir(ds) else None
         if SEGMENTATION_STORAGE in (own_class, meta_class):
+            segmentations += 1
             continue
         if "Rows" not in ds:
             # DICOMDIRs, reports and RT objects have no image. A file cut short in its header has
@@ -86,7 +87,8 @@ def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]
         # Anonymisers sometimes blank SeriesInstanceUID: such files form one series with UID "".
         series.setdefault(str(ds.get("SeriesInstanceUID") or ""), []).append((file, ds))
     if not series:
-        raise ReadError(path, f"no DICOM image files here ({len(candidates)} file(s) looked at)")
+        hint = f"; {segmentations} DICOM SEG file(s): read them with read_dicom_seg" if segmentations else ""
+        raise ReadError(path, f"no DICOM image files here ({len(candidates)} file(s) looked at{hint})")
     return series
 
 
@@ -116,20 +118,11 @@ def _check_slice_header(file: Path, ds: Dataset) -> None:
                                                             "slices of a volume: read them with read_dicom_image")
 
 
-def _single_step(item: Dataset | None) -> float | None:
-    """Slice spacing of a lone slice: SpacingBetweenSlices, else SliceThickness (mm)."""
-    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-        value = item.get(keyword) if item is not None else None
-        if value not in (None, ""):
-            return float(value)
-    return None
-
-
 def _classic_volume(path: Path, members: list[tuple[Path, Dataset]]) -> tuple[np.ndarray, np.ndarray, list[Path], str]:
     for file, ds in members:
         _check_slice_header(file, ds)
     planes = [frame_plane(ds, file, file.name) for file, ds in members]
-    slots, affine, _ = stack_geometry(planes, path, _single_step(members[0][1]))
+    slots, affine, _ = stack_geometry(planes, path, slice_step(members[0][1], members[0][0]))
     ordered = [members[i][0] for i in np.argsort(slots)]
     slices, stored = [], ""
     for file in ordered:
@@ -148,12 +141,12 @@ def _multiframe_volume(file: Path) -> tuple[np.ndarray, np.ndarray, list[Path], 
     if "PerFrameFunctionalGroupsSequence" not in ds:
         raise MissingTagError(file, "PerFrameFunctionalGroupsSequence", "a multi-frame image needs the position "
                                                                         "of each frame")
-    count = int(ds.get("NumberOfFrames") or 1)
+    count = frame_count(ds, file)
     planes = [frame_plane(ds, file, f"frame {i + 1}", functional_group(ds, i, "PlanePositionSequence"),
                           functional_group(ds, i, "PlaneOrientationSequence"),
                           functional_group(ds, i, "PixelMeasuresSequence"))
               for i in range(count)]
-    slots, affine, _ = stack_geometry(planes, file, _single_step(functional_group(ds, 0, "PixelMeasuresSequence")))
+    slots, affine, _ = stack_geometry(planes, file, slice_step(functional_group(ds, 0, "PixelMeasuresSequence"), file))
     raw = decode_frames(ds, file)
     rescales = np.array([rescale_of(functional_group(ds, i, "PixelValueTransformationSequence"), file)
                          for i in range(count)])
@@ -166,7 +159,7 @@ def load_series(path: str | os.PathLike, series_uid: str | None = None) -> tuple
     """`read_dicom_series`, also returning what identifies the series (for `jaxseg inspect`)."""
     path = Path(path)
     uid, members = _select(path, series_uid)
-    multiframe = [file for file, ds in members if is_multiframe(ds)]
+    multiframe = [file for file, ds in members if is_multiframe(ds, file)]
     if multiframe and len(members) > 1:
         raise ReadError(path, f"series {uid} mixes {len(multiframe)} multi-frame file(s) with {len(members)} files in "
                               "all: jaxseg reads a series of single-frame files or one multi-frame file")

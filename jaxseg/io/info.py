@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from jaxseg.io.dicom_dataset import is_dicom_file, read_dataset
+from jaxseg.io.dicom_dataset import is_dicom_file, is_multiframe, read_dataset
 from jaxseg.io.dicom_image import read_dicom_image
 from jaxseg.io.dicom_seg import read_dicom_seg
-from jaxseg.io.dicom_series import SEGMENTATION_STORAGE, is_multiframe, load_series
+from jaxseg.io.dicom_series import SEGMENTATION_STORAGE, load_series
 from jaxseg.io.errors import ReadError
 from jaxseg.io.image2d import Image2D, is_image_file, read_image
 from jaxseg.io.nifti import is_nifti, load_nifti_image, nifti_codes, read_nifti
@@ -56,7 +56,7 @@ def _describe_dicom_file(path: Path) -> dict[str, Any]:
         seg = read_dicom_seg(path)
         return {"format": "dicom-seg", **_volume_keys(seg.labels), "dtype": str(seg.labels.array.dtype), **dicom,
                 "segments": {str(k): v for k, v in sorted(seg.segments.items())}}
-    if is_multiframe(header):
+    if is_multiframe(header, path):
         volume, info = load_series(path)
         return {"format": "dicom-multiframe", **_volume_keys(volume), "dtype": info.stored_dtype, **dicom}
     return {"format": "dicom", **_image_keys(read_dicom_image(path)), **dicom}

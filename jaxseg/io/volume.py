@@ -24,6 +24,10 @@ from jaxseg.io.errors import GeometryMismatchError
 # Anatomical planes by the world axis their normal runs along (0: x/R, 1: y/A, 2: z/S).
 PLANE_NORMALS = {"sagittal": 0, "coronal": 1, "axial": 2}
 
+# Two grids are the same when their outer corners agree to this (mm): far below any voxel size,
+# above the rounding of affines stored in float32 headers (about 1e-3 mm across 500 mm).
+GRID_TOLERANCE_MM = 1e-2
+
 # World axes of the display rows and columns of each plane. Both run towards decreasing world
 # coordinates: anterior (axial) or superior (coronal, sagittal) at the top, and the patient's
 # right on the left (axial, coronal: the radiological convention) or anterior on the left.
@@ -77,7 +81,7 @@ class Volume:
         return self._reoriented(nib.orientations.axcodes2ornt(("R", "A", "S")))
 
     def reoriented_like(self, affine: np.ndarray, shape: tuple[int, ...], name: str = "the target grid",
-                        atol_mm: float = 1e-3) -> Volume:
+                        atol_mm: float = GRID_TOLERANCE_MM) -> Volume:
         """The same voxels in the axis order of another grid (`affine`, spatial `shape`, called `name`
         in messages) that holds the same voxels, for example the file a prediction's image came from.
 
@@ -157,11 +161,11 @@ def _grid_summary(affine: np.ndarray) -> str:
     return f"orientation {''.join(nib.aff2axcodes(affine))}, spacing {spacing} mm, origin {np.round(affine[:3, 3], 3).tolist()}"
 
 
-def check_same_grid(reference: Volume, other: Volume, atol_mm: float = 1e-3) -> None:
+def check_same_grid(reference: Volume, other: Volume, atol_mm: float = GRID_TOLERANCE_MM) -> None:
     """Raise GeometryMismatchError (naming `other`) unless both volumes have the same voxel grid.
 
     Same grid: equal spatial shape and every outer grid corner at the same world position
-    within `atol_mm`. Axis order matters: a flipped copy of the same voxels is a different grid.
+    within `atol_mm` (default GRID_TOLERANCE_MM). Axis order matters: a flipped copy of the same voxels is a different grid.
     """
     _compare_grids(other.source or "volume", other.shape, other.affine, reference.source or "the reference",
                    reference.shape, reference.affine, atol_mm)
