@@ -209,3 +209,7 @@ def test_dicom_single_images_from_the_pydicom_and_nibabel_wheels():
         read_dicom_image(PYDICOM_FILES / "JPEG-lossy.dcm")
     with pytest.raises(MissingTagError, match="csa_slice_norm.dcm: missing required DICOM attribute PixelData"):
         read_dicom_image(NIBABEL_NICOM_FILES / "csa_slice_norm.dcm")
+    with pytest.raises(ReadError, match=r"SC_rgb_rle_2frame.dcm: is a multi-frame image \(2 frame"):
+        read_dicom_image(PYDICOM_FILES / "SC_rgb_rle_2frame.dcm")
+    with pytest.raises(ReadError, match="liver_1frame.dcm: is a DICOM SEG"):
+        read_dicom_image(PYDICOM_FILES / "liver_1frame.dcm")

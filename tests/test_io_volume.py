@@ -153,3 +153,20 @@ def test_nrrd_channels_and_unknown_space(tmp_path):
     (tmp_path / "broken.nrrd").write_bytes(b"NRRD0004\ntype: short\ndimension: 3\nsizes: 3 4\n\n")
     with pytest.raises(ReadError, match="broken.nrrd: not a readable NRRD file"):
         read_nrrd(tmp_path / "broken.nrrd")
+
+
+@pytest.mark.parametrize("parts", [
+    ("totalseg_example_ct", "example_mr_sm.nii.gz"),
+    ("totalseg_example_ct", "example_seg_dicom.nii.gz"),
+    ("pyradiomics_testcases", "nifti", "brain1_image.nii.gz"),
+    ("msd_spleen_crop_ivadomed", "imagesTr", "spleen_2_crop.nii.gz"),
+    ("spinalcord_mri_ivadomed_sct", "sub-unf01", "sub-unf01_T2w.nii.gz"),
+    ("dicom_ct_liver_seg_dcmqi", "nifti", "ct.nii.gz"),
+    ("brats2015_deepmedic_subset", "brats_2013_pat0001_1", "OTMultiClass.nii.gz"),
+], ids=lambda parts: parts[-1])
+def test_simpleitk_agrees_on_real_nifti(parts):
+    path = shared(*parts)
+    ours, theirs = read_nifti(path), sitk_volume(path)
+    np.testing.assert_allclose(ours.spacing, theirs.spacing, atol=1e-5)
+    np.testing.assert_allclose(ours.affine, theirs.affine, atol=1e-4)  # origin and direction
+    np.testing.assert_array_equal(ours.array, theirs.array)

@@ -129,12 +129,8 @@ def decode_frames(ds: Dataset, path: object) -> np.ndarray:
     except Exception as err:  # missing decoder plugin, truncated or corrupt pixel data
         name = getattr(syntax, "name", str(syntax))
         raise ReadError(path, f"cannot decode the pixel data ({name}): {str(err).strip()}") from None
-    frames = frame_count(ds, path)
-    samples = int(ds.get("SamplesPerPixel") or 1)
-    if frames == 1:
+    if frame_count(ds, path) == 1:
         array = array[None]
-    if samples == 1 and array.ndim == 4:
-        raise ReadError(path, f"pixel data has shape {array.shape[1:]} but SamplesPerPixel is 1")
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 

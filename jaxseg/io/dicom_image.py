@@ -40,7 +40,8 @@ def read_dicom_image(path: str | os.PathLike) -> Image2D:
     if ds.get("SOPClassUID") == SEGMENTATION_STORAGE:
         raise ReadError(path, "is a DICOM SEG: read it with read_dicom_seg")
     if is_multiframe(ds, path):
-        raise ReadError(path, f"has {frame_count(ds, path)} frames: read multi-frame images with read_dicom_series")
+        raise ReadError(path, f"is a multi-frame image ({frame_count(ds, path)} frame(s)): read it with "
+                              "read_dicom_series")
     frames = decode_frames(ds, path)
     if frames.ndim == 4:
         array = frames[0]
