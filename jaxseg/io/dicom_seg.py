@@ -122,7 +122,7 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
     ds = read_dataset(path)
     if ds.get("SOPClassUID") != SEGMENTATION_STORAGE and ds.get("Modality") != "SEG":
         raise ReadError(path, f"not a DICOM SEG (SOP class {ds.get('SOPClassUID', 'unknown')})")
-    segments = {int(item.SegmentNumber): str(item.get("SegmentLabel", ""))
+    segments = {int(require(item, "SegmentNumber", path, "it numbers each segment")): str(item.get("SegmentLabel", ""))
                 for item in require(ds, "SegmentSequence", path, "it lists the segments")}
     masks, numbers, planes = _segment_frames(ds, path)
     grid = _own_grid(ds, planes, path) if reference is None else _reference_grid(ds, reference, path)

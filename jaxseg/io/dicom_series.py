@@ -72,7 +72,7 @@ def scan_series(path: str | os.PathLike) -> dict[str, list[tuple[Path, Dataset]]
             continue
         ds = read_dataset(file, pixels=False)
         own_class = ds.get("SOPClassUID")
-        meta_class = ds.file_meta.get("MediaStorageSOPClassUID") if "file_meta" in dir(ds) else None
+        meta_class = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
         if SEGMENTATION_STORAGE in (own_class, meta_class):
             segmentations += 1
             continue
