@@ -64,9 +64,11 @@ def test_rsna_box_csv_keeps_images_without_boxes(tmp_path):
     assert {b.label for b in boxes["00436515"]} == {"pneumonia"}
 
 
-@pytest.mark.parametrize("text, problem", [("a,b,c\n1,2,3\n", "unknown box CSV header a,b,c"),
-                                           ("image,label,x,y,w,h\nimg.png,lung,1,two,3,4\n", "line 2: y is not a number"),
-                                           ("image,label,x,y,w,h\nimg.png,lung,1,2,0,4\n", "line 2: box of size 0.0 x 4.0")])
+@pytest.mark.parametrize("text, problem", [
+    ("a,b,c\n1,2,3\n", "unknown box CSV header a,b,c"),
+    ("image,label,x,y,w,h\nimg.png,lung,1,two,3,4\n", "line 2: y is not a number"),
+    ("image,label,x,y,w,h\nimg.png,lung,1,2,0,4\n", "line 2: box of size 0.0 x 4.0"),
+])
 def test_bad_box_csv(tmp_path, text, problem):
     (tmp_path / "boxes.csv").write_text(text)
     with pytest.raises(ReadError, match=f"boxes.csv: {problem}"):
@@ -165,7 +167,8 @@ def test_bad_images_and_masks(tmp_path):
     pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
     with pytest.raises(ReadError, match="stack.tif: holds 3 pages"):
         read_image(tmp_path / "stack.tif")
-    Image.fromarray(np.dstack([np.eye(4, dtype=np.uint8) * 255, np.zeros((4, 4, 2), np.uint8)])).save(tmp_path / "rgb.png")
+    red = np.dstack([np.eye(4, dtype=np.uint8) * 255, np.zeros((4, 4, 2), np.uint8)])
+    Image.fromarray(red).save(tmp_path / "rgb.png")
     with pytest.raises(ReadError, match="rgb.png: colour mask"):
         read_mask(tmp_path / "rgb.png")
 

@@ -30,7 +30,8 @@ def test_seg_on_ct_folder_equals_nifti_and_nrrd_liver_labels(dcmqi):
     seg = read_dicom_seg(dcmqi / "seg" / "liver.dcm", dcmqi / "ct")
     assert seg.segments == {1: "Liver"} and seg.labels.array.dtype == np.uint8
     assert [int(seg.labels.array[..., k].sum()) for k in range(3)] == LIVER_PIXELS_PER_SLICE
-    for reference in (read_nifti(dcmqi / "nifti" / "liver.nii.gz"), read_nrrd(dcmqi / "labels_nrrd" / "liver_seg.nrrd")):
+    nifti, nrrd = read_nifti(dcmqi / "nifti" / "liver.nii.gz"), read_nrrd(dcmqi / "labels_nrrd" / "liver_seg.nrrd")
+    for reference in (nifti, nrrd):
         check_same_grid(reference.as_canonical(), seg.labels.as_canonical())
         np.testing.assert_array_equal(reference.as_canonical().array, seg.labels.as_canonical().array)
     # On the CT grid itself: same voxels as the series read from the folder.
@@ -61,7 +62,9 @@ def test_pydicom_one_frame_seg_lands_on_its_slice(dcmqi):
 
 def test_seg_off_the_reference_grid_is_a_geometry_error(dcmqi):
     ct = read_dicom_series(dcmqi / "ct")
-    shifted = Volume(ct.array, ct.affine @ np.array([[1, 0, 0, 0.3], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]), "shifted")
+    shift = np.eye(4)
+    shift[0, 3] = 0.3  # voxels
+    shifted = Volume(ct.array, ct.affine @ shift, "shifted")
     with pytest.raises(GeometryMismatchError, match="liver.dcm: frame 1 does not lie on the voxels of shifted"):
         read_dicom_seg(dcmqi / "seg" / "liver.dcm", shifted)
     cropped = Volume(ct.array[..., :2], ct.affine, "two slices")

@@ -80,14 +80,15 @@ def _check_same_plane_kind(planes: list[FramePlane], path: object) -> None:
     first = planes[0]
     for plane in planes[1:]:
         if not np.allclose(plane.orientation, first.orientation, atol=1e-4):
-            raise ReadError(path, f"frames differ in orientation: {first.name} has {np.round(first.orientation, 5).tolist()}"
-                                  f", {plane.name} has {np.round(plane.orientation, 5).tolist()} (mixed series or "
-                                  "localizer?)")
+            raise ReadError(path, f"frames differ in orientation: {first.name} has "
+                                  f"{np.round(first.orientation, 5).tolist()}, {plane.name} has "
+                                  f"{np.round(plane.orientation, 5).tolist()} (mixed series or localizer?)")
         if not np.allclose(plane.pixel_spacing, first.pixel_spacing, rtol=1e-4, atol=1e-6):
             raise ReadError(path, f"frames differ in PixelSpacing: {first.name} has {first.pixel_spacing.tolist()}, "
                                   f"{plane.name} has {plane.pixel_spacing.tolist()}")
         if plane.shape != first.shape:
-            raise ReadError(path, f"frames differ in size: {first.name} is {first.shape}, {plane.name} is {plane.shape}")
+            raise ReadError(path, f"frames differ in size: {first.name} is {first.shape}, "
+                                  f"{plane.name} is {plane.shape}")
 
 
 def stack_geometry(planes: list[FramePlane], path: object, single_step_mm: float | None = None,
@@ -115,8 +116,8 @@ def stack_geometry(planes: list[FramePlane], path: object, single_step_mm: float
                               "acquisitions, echoes or time points in one series?)")
     if len(planes) == 1:
         if not single_step_mm or single_step_mm <= 0:
-            raise MissingTagError(path, "SliceThickness", "a single slice needs its thickness (or SpacingBetweenSlices) "
-                                                          "as the slice spacing")
+            raise MissingTagError(path, "SliceThickness",
+                                  "a single slice needs its thickness (or SpacingBetweenSlices) as the slice spacing")
         slots, step_vector, count = np.zeros(1, int), normal * single_step_mm, 1
     else:
         step = float(steps.min())

@@ -141,6 +141,7 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
             overlaps[(int(other), number)] = overlaps.get((int(other), number), 0) + int((target[clash] == other).sum())
         labels[np.ix_(*index)] = np.where(block, number, target)
     if overlaps:
-        listed = ", ".join(f"{segments[a]!r} ({a}) and {segments[b]!r} ({b}): {n} voxels" for (a, b), n in overlaps.items())
+        listed = ", ".join(f"{segments[a]!r} ({a}) and {segments[b]!r} ({b}): {n} voxels"
+                           for (a, b), n in overlaps.items())
         raise ReadError(path, f"segments overlap, so they cannot share one label map: {listed}")
     return Segmentation(Volume(labels, grid.affine, str(path)), segments)

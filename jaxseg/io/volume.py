@@ -149,7 +149,8 @@ def grid_corners(affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _compare_grids(name: str, shape: tuple[int, ...], affine: np.ndarray, reference_name: str,
                    reference_shape: tuple[int, ...], reference_affine: np.ndarray, atol_mm: float) -> None:
     if tuple(shape) != tuple(reference_shape):
-        raise GeometryMismatchError(name, f"shape {tuple(shape)} differs from {reference_name}'s {tuple(reference_shape)}")
+        raise GeometryMismatchError(name, f"shape {tuple(shape)} differs from {reference_name}'s "
+                                          f"{tuple(reference_shape)}")
     offset = float(np.abs(grid_corners(affine, shape) - grid_corners(reference_affine, reference_shape)).max())
     if offset > atol_mm:
         raise GeometryMismatchError(name, f"voxel grid differs from {reference_name}'s by up to {offset:.4g} mm "
@@ -158,14 +159,16 @@ def _compare_grids(name: str, shape: tuple[int, ...], affine: np.ndarray, refere
 
 def _grid_summary(affine: np.ndarray) -> str:
     spacing = np.round(np.linalg.norm(np.asarray(affine)[:3, :3], axis=0), 4).tolist()
-    return f"orientation {''.join(nib.aff2axcodes(affine))}, spacing {spacing} mm, origin {np.round(affine[:3, 3], 3).tolist()}"
+    origin = np.round(np.asarray(affine)[:3, 3], 3).tolist()
+    return f"orientation {''.join(nib.aff2axcodes(affine))}, spacing {spacing} mm, origin {origin}"
 
 
 def check_same_grid(reference: Volume, other: Volume, atol_mm: float = GRID_TOLERANCE_MM) -> None:
     """Raise GeometryMismatchError (naming `other`) unless both volumes have the same voxel grid.
 
     Same grid: equal spatial shape and every outer grid corner at the same world position
-    within `atol_mm` (default GRID_TOLERANCE_MM). Axis order matters: a flipped copy of the same voxels is a different grid.
+    within `atol_mm` (default GRID_TOLERANCE_MM). Axis order matters: a flipped copy of the same
+    voxels is a different grid.
     """
     _compare_grids(other.source or "volume", other.shape, other.affine, reference.source or "the reference",
                    reference.shape, reference.affine, atol_mm)
