@@ -1,5 +1,7 @@
 """DICOM series that must fail clearly (naming the file and the problem), and enhanced multi-frame images."""
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -77,6 +79,21 @@ def test_duplicate_positions_are_refused(tmp_path):
         ds.save_as(file.with_name(file.name + "_echo2"))
     with pytest.raises(ReadError, match="repeat the position of another"):
         read_dicom_series(tmp_path)
+
+
+def test_slices_that_do_not_stack_are_refused(tmp_path):
+    write_series(tmp_path / "offline", count=4)
+    moved = pydicom.dcmread(_files(tmp_path / "offline")[1])
+    moved.ImagePositionPatient = [moved.ImagePositionPatient[0] + 2.0, *moved.ImagePositionPatient[1:]]
+    moved.save_as(moved.filename)
+    with pytest.raises(ReadError, match=f"slice positions do not lie on one line: {Path(moved.filename).name} is"):
+        read_dicom_series(tmp_path / "offline")
+    write_series(tmp_path / "sizes", count=3)
+    small = make_slice(np.zeros((5, 8)), (-10.0, -20.0, 37.5), series_uid=pydicom.dcmread(
+        _files(tmp_path / "sizes")[0]).SeriesInstanceUID, instance=9)
+    small.save_as(tmp_path / "sizes" / "small.dcm", enforce_file_format=True)
+    with pytest.raises(ReadError, match=r"frames differ in size: .* is \(6, 8\), small.dcm is \(5, 8\)"):
+        read_dicom_series(tmp_path / "sizes")
 
 
 def test_monochrome1_is_inverted_and_rescale_can_be_fractional(tmp_path):
