@@ -89,20 +89,10 @@ def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.io import describe
+    from jaxseg.io import describe, format_description
 
     info = describe(args.path)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"{info['path']} ({info['format']})")
-    print(f"  shape        {tuple(info['shape'])}  dtype {info['dtype']}")
-    print(f"  spacing (mm) {tuple(round(s, 4) for s in info['spacing'])}")
-    print(f"  orientation  {info['orientation']}")
-    print(f"  intensities  {info['intensity_range']}")
-    print("  affine (array index -> RAS+ mm)")
-    for row in info["affine"]:
-        print("    " + " ".join(f"{v:10.4f}" for v in row))
+    print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0
 
 
@@ -152,11 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON (keys step, params, params_digest, metrics, ...)")
     info.set_defaults(run=_cmd_checkpoint_info)
 
-    inspect = sub.add_parser("inspect", help="geometry and intensities of an image file",
+    inspect = sub.add_parser("inspect", help="geometry and intensities of an image file or DICOM folder",
                              description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
-                             "and intensity range of a NIfTI file.")
-    inspect.add_argument("path", help="a .nii or .nii.gz file")
-    inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, orientation, ...)")
+                             "and intensity range of a NIfTI or NRRD file, a DICOM series folder, a DICOM SEG or "
+                             "other DICOM file, or a 2D PNG/JPEG/TIFF image; DICOM adds modality, series UID and "
+                             "file count.")
+    inspect.add_argument("path", help="a .nii/.nii.gz/.nrrd file, a DICOM file or folder, or a .png/.jpg/.tif image")
+    inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, "
+                         "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
     return parser
 

@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -41,13 +40,6 @@ def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
     return run, "best"
 
 
-def write_prediction(labels: np.ndarray, canonical_affine: np.ndarray, source_affine: np.ndarray, path: Path) -> Path:
-    """Write a label map made on a canonical (RAS) grid in the source image's own orientation and
-    affine, so it overlays the source image in viewers."""
-    source = Volume(labels, canonical_affine).reoriented(tuple(nib.aff2axcodes(source_affine)))
-    if not np.allclose(source.affine, source_affine, atol=1e-4):
-        raise ValueError(f"{path}: the prediction's affine does not map back onto the source image")
-    return write_nifti(Volume(source.array, source_affine), path)
 
 
 def restore_for_inference(run: str | Path, overrides: Sequence[str] = ()):
@@ -87,8 +79,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
-            "prediction_file": str(write_prediction(prediction, case.label.affine, case.source_affine,
-                                                   out / "predictions" / f"{case.case_id}.nii.gz")),
+            "prediction_file": str(write_nifti(Volume(prediction, case.image.affine),
+                                              out / "predictions" / f"{case.case_id}.nii.gz", like=case.image.source)),
             "metrics": per_class_overlap(prediction, case.label.array, index.labels),
         })
         cases[case.case_id] = (case, prediction)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxseg.data.cases import prepare_image
-from jaxseg.evaluate import restore_for_inference, write_prediction
-from jaxseg.io import ReadError, read_nifti
+from jaxseg.evaluate import restore_for_inference
+from jaxseg.io import ReadError, Volume, read_nifti, write_nifti
 from jaxseg.io.nifti import is_nifti
 from jaxseg.train.validation import segment_case
 
@@ -27,4 +27,4 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
         raise ReadError(input_path, f"expected a single-channel 3D volume, got shape {source.array.shape}")
     image = prepare_image(source, tuple(config.data.clip_hu))
     labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh)
-    return write_prediction(labels, image.affine, source.affine, Path(output_path))
+    return write_nifti(Volume(labels, image.affine), output_path, like=input_path)

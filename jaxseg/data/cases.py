@@ -7,20 +7,17 @@ import dataclasses
 import numpy as np
 
 from jaxseg.data.msd import Case
-from jaxseg.io import ReadError, Volume, read_nifti
+from jaxseg.io import ReadError, Volume, check_same_grid, read_nifti
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedCase:
     """A case ready for sampling: image (I, J, K) float32 normalised, label (I, J, K) uint8, RAS axes.
-
-    source_affine: the image file's own affine, to write predictions back in its orientation.
-    """
+    `image.source` names the image file (predictions are written back in its geometry)."""
 
     case_id: str
     image: Volume
     label: Volume
-    source_affine: np.ndarray
 
 
 def normalize_ct(hu: np.ndarray, clip_hu: tuple[float, float]) -> np.ndarray:
@@ -39,17 +36,17 @@ def prepare_image(image: Volume, clip_hu: tuple[float, float]) -> Volume:
 def load_case(case: Case, clip_hu: tuple[float, float], num_classes: int) -> LoadedCase:
     """Read, check and normalise one case; ReadError naming the case's file if anything is off.
 
-    Image and label must share the grid (same shape, affines equal to 1e-3 mm) and label values
-    must lie in [0, num_classes). Both are reoriented to RAS axes (flips and transposes only).
+    Image and label must share the grid (same shape, grid corners within 0.01 mm: otherwise a
+    GeometryMismatchError) and label values must lie in [0, num_classes). Both are reoriented to
+    RAS axes (flips and transposes only).
     """
     image = read_nifti(case.image)
     label = read_nifti(case.label)
     if image.array.ndim != 3:
         raise ReadError(case.image, f"expected a single-channel 3D image, got shape {image.array.shape}")
-    if label.shape != image.shape or label.array.ndim != 3:
-        raise ReadError(case.label, f"label shape {label.array.shape} differs from image shape {image.array.shape}")
-    if not np.allclose(label.affine, image.affine, atol=1e-3):
-        raise ReadError(case.label, f"label geometry differs from the image's:\n{label.affine}\nvs\n{image.affine}")
+    if label.array.ndim != 3:
+        raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
+    check_same_grid(image, label)
     values = label.array
     if values.dtype.kind == "f":
         if not np.array_equal(values, np.round(values)):
@@ -61,5 +58,4 @@ def load_case(case: Case, clip_hu: tuple[float, float], num_classes: int) -> Loa
         case.case_id,
         prepare_image(image, clip_hu),
         Volume(label.array.astype(np.uint8), label.affine, label.source),
-        image.affine,
     )
