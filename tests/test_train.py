@@ -147,6 +147,33 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     again = nib.load(tmp_path / "p.nii.gz")
     np.testing.assert_array_equal(np.asarray(again.dataobj), predicted)
     np.testing.assert_allclose(again.affine, label.affine)
+    # The same image as a DICOM series folder: same labels at the same world positions.
+    series = _as_dicom_series(image_file, tmp_path / "dicom")
+    subprocess.run([sys.executable, "-m", "jaxseg", "predict", "--checkpoint", str(run), str(series),
+                    str(tmp_path / "d.nii.gz")], check=True, cwd=REPO, capture_output=True, timeout=600)
+    from_dicom = nib.as_closest_canonical(nib.load(tmp_path / "d.nii.gz"))
+    from_nifti = nib.as_closest_canonical(again)
+    np.testing.assert_allclose(from_dicom.affine, from_nifti.affine, atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(from_dicom.dataobj), np.asarray(from_nifti.dataobj))
+
+
+def _as_dicom_series(nifti_file, folder):
+    """Write an LPS-stored NIfTI CT (int16 HU) as a classic DICOM series with the same geometry."""
+    from tests.io_samples import make_slice
+
+    image = nib.load(nifti_file)
+    assert nib.aff2axcodes(image.affine) == ("L", "P", "S")
+    hu = np.asarray(image.dataobj)
+    (sx, sy, _), affine = image.header.get_zooms(), image.affine
+    folder.mkdir()
+    for k in range(hu.shape[2]):
+        x, y, z, _ = affine @ np.array([0, 0, k, 1.0])
+        pixels = (hu[:, :, k].T.astype(np.int32) + 1024).astype(np.uint16)  # rows run along j (P), columns along i (L)
+        ds = make_slice(pixels, (-x, -y, z), series_uid="1.2.826.0.1.3680043.8.498.1", instance=k + 1,
+                        spacing=(float(sy), float(sx)), thickness=float(image.header.get_zooms()[2]))
+        ds.BitsStored, ds.HighBit = 16, 15
+        ds.save_as(folder / f"IM{k:04d}.dcm", enforce_file_format=True)
+    return folder
 
 
 def test_fusion_of_a_run_with_itself_and_inference_overrides(phantom_root, tmp_path):
