@@ -48,10 +48,16 @@ def _cmd_demo(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(args.config, overrides)
+    from jaxseg.train.distributed import initialize_distributed
+
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
+    import jax
+
     from jaxseg.train.loop import fit
 
-    fit(config, args.workdir)
-    print(f"checkpoints and metrics.jsonl are in {args.workdir}")
+    fit(config, args.workdir, progress=jax.process_index() == 0)
+    if jax.process_index() == 0:
+        print(f"checkpoints and metrics.jsonl are in {args.workdir}")
     return 0
 
 
@@ -112,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train from a config; resumes from WORKDIR/checkpoints when present.")
     train.add_argument("--config", required=True, help=CONFIG_HELP)
     train.add_argument("--workdir", required=True, help="run folder: checkpoints/, metrics.jsonl")
+    multi = train.add_argument_group("multi-process jobs (detected automatically under SLURM)")
+    multi.add_argument("--coordinator", help="HOST:PORT of process 0's coordinator")
+    multi.add_argument("--num-processes", type=int, help="number of processes in the job")
+    multi.add_argument("--process-id", type=int, help="this process's index in [0, num-processes)")
+    multi.add_argument("--coordinator-timeout", type=int, default=300, help="seconds to wait for all processes")
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on held-out cases",
@@ -176,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"jaxseg: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    except (ConfigError, ReadError, FileNotFoundError, FileExistsError) as err:
+    except (ConfigError, ReadError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
+        if args.verbose:
+            raise
         print(f"jaxseg: error: {err}", file=sys.stderr)
         return 2
