@@ -63,13 +63,15 @@ def _edge_points(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return np.argwhere(mask & ~interior) * spacing
 
 
-def _nearest(points: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Distance from each of `points` to the nearest of `targets` (inf when there are none)."""
+def _nearest(points: np.ndarray, targets: np.ndarray, upper_bound: float = np.inf) -> np.ndarray:
+    """Distance from each of `points` to the nearest of `targets`; inf when there are none, or none
+    within `upper_bound` (a bound lets the tree stop searching early).
+    """
     if len(targets) == 0:
         return np.full(len(points), np.inf)
     if len(points) == 0:
         return np.zeros(0)
-    return cKDTree(targets, leafsize=32).query(points, k=1)[0]
+    return cKDTree(targets, leafsize=32).query(points, k=1, distance_upper_bound=upper_bound)[0]
 
 
 def surface_distances(pred: np.ndarray, true: np.ndarray, spacing: Spacing = None) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +160,6 @@ def normalized_surface_dice(pred: np.ndarray, true: np.ndarray, tolerance_mm: fl
     true_points, true_areas = _surfels(true, spacing, table)
     # A relative 1e-9 slack so that a distance equal to the tolerance counts whatever its rounding.
     limit = tolerance_mm * (1 + 1e-9)
-    within = (pred_areas[_nearest(pred_points, true_points) <= limit].sum()
-              + true_areas[_nearest(true_points, pred_points) <= limit].sum())
+    within = (pred_areas[_nearest(pred_points, true_points, 2 * limit) <= limit].sum()
+              + true_areas[_nearest(true_points, pred_points, 2 * limit) <= limit].sum())
     return float(within / (pred_areas.sum() + true_areas.sum()))
