@@ -160,6 +160,6 @@ def normalized_surface_dice(pred: np.ndarray, true: np.ndarray, tolerance_mm: fl
     true_points, true_areas = _surfels(true, spacing, table)
     # A relative 1e-9 slack so that a distance equal to the tolerance counts whatever its rounding.
     limit = tolerance_mm * (1 + 1e-9)
-    within = (pred_areas[_nearest(pred_points, true_points, 2 * limit) <= limit].sum()
-              + true_areas[_nearest(true_points, pred_points, 2 * limit) <= limit].sum())
+    within = (pred_areas[_nearest(pred_points, true_points, 2 * limit + 1.0) <= limit].sum()
+              + true_areas[_nearest(true_points, pred_points, 2 * limit + 1.0) <= limit].sum())
     return float(within / (pred_areas.sum() + true_areas.sum()))
