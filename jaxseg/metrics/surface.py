@@ -71,7 +71,9 @@ def _nearest(points: np.ndarray, targets: np.ndarray, upper_bound: float = np.in
         return np.full(len(points), np.inf)
     if len(points) == 0:
         return np.zeros(0)
-    return cKDTree(targets, leafsize=32).query(points, k=1, distance_upper_bound=upper_bound)[0]
+    # Sliding-midpoint splits (balanced_tree=False) build and query faster on surface point clouds.
+    tree = cKDTree(targets, leafsize=32, balanced_tree=False, compact_nodes=False)
+    return tree.query(points, k=1, distance_upper_bound=upper_bound)[0]
 
 
 def surface_distances(pred: np.ndarray, true: np.ndarray, spacing: Spacing = None) -> tuple[np.ndarray, np.ndarray]:
