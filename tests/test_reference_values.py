@@ -1,4 +1,4 @@
-"""jaxseg against MONAI, torch and DeepMind surface-distance, through their committed values.
+"""jaxseg against MONAI, torch, DeepMind surface-distance and pycocotools, through their committed values.
 
 tests/data/reference_values.json holds those packages' outputs on fixed inputs (written by
 tests/reference/make_golden.py, versions inside), so these tests need none of them installed.
@@ -60,3 +60,9 @@ def test_reference_file_covers_both_dimensions_and_anisotropy():
     assert {c["loss"] for c in REFERENCE["losses"]} >= {
         "dice_loss", "generalized_dice_loss", "tversky_loss", "dice_ce_loss", "cross_entropy", "focal_loss",
         "binary_cross_entropy"}
+
+
+def test_average_precision_equals_pycocotools():
+    images = [[decode(a) for a in image] for image in REFERENCE["detection"]["images"]]
+    got = metrics.average_precision(*zip(*images))
+    assert got == pytest.approx(REFERENCE["detection"]["coco_ap50"], rel=1e-9)

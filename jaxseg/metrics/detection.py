@@ -151,8 +151,8 @@ def average_precision(true_boxes: Sequence[np.ndarray], pred_boxes: Sequence[np.
                 used[best] = True
             matched.append(hit)
         ranked_scores.append(conf[order])
-    if num_true == 0:
-        return 1.0 if not matched else 0.0
+    if num_true == 0 or not matched:
+        return 1.0 if num_true == 0 and not matched else 0.0
     order = np.argsort(-np.concatenate(ranked_scores), kind="mergesort")
     hits = np.asarray(matched, bool)[order]
     tp, fp = np.cumsum(hits), np.cumsum(~hits)

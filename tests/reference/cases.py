@@ -40,3 +40,22 @@ def mask_pairs(seed: int = 0) -> list[tuple[np.ndarray, np.ndarray, tuple[float,
         blobs = [ndimage.gaussian_filter(rng.random(shape), 2.0) > 0.5 for _ in range(2)]
         pairs.append((blobs[0], blobs[1], spacing))
     return pairs
+
+
+def detection_sets(seed: int = 0, num_images: int = 12) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per image (true boxes (T, 4), predicted boxes (P, 4), scores (P,)), xyxy pixels: jittered
+    copies of the references, spurious boxes, misses and images without references.
+    """
+    rng = np.random.default_rng(seed)
+    images = []
+    for i in range(num_images):
+        n_true = 0 if i % 4 == 3 else int(rng.integers(1, 4))
+        corner = rng.uniform(0, 200, size=(n_true, 2))
+        true = np.concatenate([corner, corner + rng.uniform(20, 80, size=(n_true, 2))], axis=1)
+        kept = true[rng.random(n_true) < 0.8]
+        pred = kept + rng.normal(scale=6.0, size=kept.shape)
+        spurious_corner = rng.uniform(0, 200, size=(int(rng.integers(0, 3)), 2))
+        spurious = np.concatenate([spurious_corner, spurious_corner + 40], axis=1)
+        pred = np.concatenate([pred, spurious]).round(1)
+        images.append((true.round(1), pred, rng.random(len(pred)).round(3)))
+    return images

@@ -1,5 +1,5 @@
-"""Write tests/data/reference_values.json: MONAI's, torch's and DeepMind surface-distance's values
-on the fixed inputs of tests/reference/cases.py (dev tool; needs the `dev` extra).
+"""Write tests/data/reference_values.json: MONAI's, torch's, DeepMind surface-distance's and
+pycocotools' values on the fixed inputs of tests/reference/cases.py (dev tool; needs the `dev` extra).
 
     PYTHONPATH=. python tests/reference/make_golden.py
 
@@ -20,7 +20,10 @@ import torch.nn.functional as F
 from monai import losses as monai_losses
 from monai import metrics as monai_metrics
 
-from tests.reference.cases import encode, loss_inputs, mask_pairs
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from tests.reference.cases import detection_sets, encode, loss_inputs, mask_pairs
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "reference_values.json"
 
@@ -117,15 +120,39 @@ def metric_references() -> list[dict]:
     return cases
 
 
+def coco_ap50(images: list) -> float:
+    """pycocotools' AP at IoU 0.5 (area "all", 100 detections) of one class."""
+    gt = {"images": [{"id": i} for i in range(len(images))], "categories": [{"id": 1}], "annotations": []}
+    detections = []
+    for i, (true, pred, scores) in enumerate(images):
+        for box in true:
+            w, h = box[2] - box[0], box[3] - box[1]
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": 1,
+                                      "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": 0})
+        for box, score in zip(pred, scores):
+            detections.append({"image_id": i, "category_id": 1, "score": float(score),
+                               "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
+    coco = COCO()
+    coco.dataset = gt
+    coco.createIndex()
+    evaluation = COCOeval(coco, coco.loadRes(detections), "bbox")
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    return float(evaluation.stats[1])
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     inputs = loss_inputs()
+    boxes = detection_sets()
     record = {
         "generated_by": "tests/reference/make_golden.py",
-        "versions": {name: version(name) for name in ("monai", "torch", "surface-distance", "numpy", "scipy")},
+        "versions": {name: version(name) for name in ("monai", "torch", "surface-distance", "pycocotools", "numpy", "scipy")},
         "inputs": {key: encode(value) for key, value in inputs.items()},
         "losses": loss_references(inputs),
         "metrics": metric_references(),
+        "detection": {"images": [[encode(a) for a in image] for image in boxes], "coco_ap50": coco_ap50(boxes)},
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(record, indent=1) + "\n")
