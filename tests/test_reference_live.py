@@ -60,3 +60,12 @@ def test_surfel_areas_equal_surface_distance_tables(spacing):
                                lookup.create_table_neighbour_code_to_surface_area(spacing), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(surfel_area_table(spacing[:2]),
                                lookup.create_table_neighbour_code_to_contour_length(spacing[:2]), rtol=1e-12)
+
+
+def test_average_precision_equals_pycocotools_live():
+    pytest.importorskip("pycocotools", reason="pycocotools is not installed (dev extra)")
+    from tests.reference.cases import detection_sets
+    from tests.reference.pycoco import coco_ap50
+
+    images = detection_sets(seed=5, num_images=20)
+    assert metrics.average_precision(*zip(*images)) == pytest.approx(coco_ap50(images), rel=1e-9)

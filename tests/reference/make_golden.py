@@ -20,10 +20,8 @@ import torch.nn.functional as F
 from monai import losses as monai_losses
 from monai import metrics as monai_metrics
 
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
-
 from tests.reference.cases import detection_sets, encode, loss_inputs, mask_pairs
+from tests.reference.pycoco import coco_ap50
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "reference_values.json"
 
@@ -118,28 +116,6 @@ def metric_references() -> list[dict]:
             for tol in (0.5, 1.0, 2.0, 3.0)}
         cases.append({"pred": encode(pred), "true": encode(true), "spacing": list(spacing), "values": values})
     return cases
-
-
-def coco_ap50(images: list) -> float:
-    """pycocotools' AP at IoU 0.5 (area "all", 100 detections) of one class."""
-    gt = {"images": [{"id": i} for i in range(len(images))], "categories": [{"id": 1}], "annotations": []}
-    detections = []
-    for i, (true, pred, scores) in enumerate(images):
-        for box in true:
-            w, h = box[2] - box[0], box[3] - box[1]
-            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i, "category_id": 1,
-                                      "bbox": [box[0], box[1], w, h], "area": w * h, "iscrowd": 0})
-        for box, score in zip(pred, scores):
-            detections.append({"image_id": i, "category_id": 1, "score": float(score),
-                               "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    coco = COCO()
-    coco.dataset = gt
-    coco.createIndex()
-    evaluation = COCOeval(coco, coco.loadRes(detections), "bbox")
-    evaluation.evaluate()
-    evaluation.accumulate()
-    evaluation.summarize()
-    return float(evaluation.stats[1])
 
 
 def main() -> None:
