@@ -13,13 +13,15 @@ STATISTICS = ("mean", "std", "min", "25%", "50%", "75%", "max")
 
 def describe(values: Sequence[float]) -> dict[str, float]:
     """mean, sample std (ddof 1), min, quartiles (linear interpolation) and max of a list of values,
-    the rows of seed 000's Table 6.1 (and of pandas' describe). std is nan for a single value.
+    the rows of seed 000's Table 6.1 (and of pandas' describe). std is nan for a single value;
+    an inf value (a distance to an empty mask) makes the mean and max inf, the std nan.
     """
     v = np.asarray(values, np.float64)
     if v.size == 0:
         raise ValueError("no values to describe")
-    q1, median, q3 = np.percentile(v, (25, 50, 75))
-    std = float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
+    with np.errstate(invalid="ignore"):  # inf - inf inside std and interpolation: nan, as it should be
+        q1, median, q3 = np.percentile(v, (25, 50, 75))
+        std = float(np.std(v, ddof=1)) if v.size > 1 else float("nan")
     return {"mean": float(np.mean(v)), "std": std, "min": float(v.min()), "25%": float(q1),
             "50%": float(median), "75%": float(q3), "max": float(v.max())}
 
