@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from jaxseg.metrics import describe, statistics_table, summarize, to_csv
+from jaxseg.metrics import case_statistics, describe, statistics_table, summarize, to_csv
 
 COLUMNS = ("tra", "sag", "cor", "tra_sag", "tra_cor", "sag_cor", "comb", "3D")
 # Seed 000, Table 5.1: IoU per test pig (37 pigs) for each plane, plane ensemble and the 3D net.
@@ -83,14 +83,15 @@ def _per_case():
             for i, (d, h) in enumerate([(0.9, 1.0), (0.7, 3.0), (0.8, float("inf"))])]
 
 
-def test_summary_json_keeps_nnunet_layout_and_adds_statistics():
+def test_summary_json_layout_and_per_class_statistics():
     summary = summarize(_per_case())
-    assert set(summary) == {"metric_per_case", "mean", "foreground_mean", "statistics"}
+    assert set(summary) == {"metric_per_case", "mean", "foreground_mean"}
     assert summary["mean"]["liver"]["Dice"] == pytest.approx(0.8)
     assert summary["foreground_mean"]["Dice"] == pytest.approx((0.8 + 0.4) / 2)
-    liver = summary["statistics"]["liver"]["Dice"]
+    statistics = case_statistics(_per_case())
+    liver = statistics["liver"]["Dice"]
     assert liver["std"] == pytest.approx(0.1) and liver["25%"] == pytest.approx(0.75) and liver["min"] == 0.7
-    assert summary["statistics"]["tumour"]["HD95"]["max"] == float("inf")  # one empty mask: reported, not hidden
+    assert statistics["tumour"]["HD95"]["max"] == float("inf")  # one empty mask: reported, not hidden
 
 
 def test_csv_has_one_row_per_case_and_class():

@@ -25,7 +25,7 @@ from jaxseg.metrics.overlap import (
     volume_error,
 )
 from jaxseg.metrics.regions import BRATS_REGIONS, per_region_metrics, region_mask
-from jaxseg.metrics.summary import describe, markdown_table, statistics_table, summarize, to_csv
+from jaxseg.metrics.summary import case_statistics, describe, markdown_table, statistics_table, summarize, to_csv
 from jaxseg.metrics.surface import average_surface_distance, hausdorff_distance, normalized_surface_dice, surface_distances
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "average_precision",
     "average_surface_distance",
     "box_iou",
+    "case_statistics",
     "confusion_counts",
     "describe",
     "dice_score",

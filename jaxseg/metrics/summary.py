@@ -31,17 +31,24 @@ def summarize(per_case: Sequence[dict]) -> dict:
 
     per_case: [{"case_id": str, "metrics": {class name: {metric: float}}, ...}, ...].
     Returns {"metric_per_case": per_case, "mean": {class: {metric: mean}},
-    "foreground_mean": {metric: mean over classes of the class means},
-    "statistics": {class: {metric: describe(values over cases)}}}.
+    "foreground_mean": {metric: mean over classes of the class means}}.
     """
+    values = _values(per_case)
+    mean = {c: {m: float(np.mean(v)) for m, v in by_metric.items()} for c, by_metric in values.items()}
+    metrics = list(next(iter(mean.values()))) if mean else []
+    foreground_mean = {m: float(np.mean([mean[c][m] for c in mean])) for m in metrics}
+    return {"metric_per_case": list(per_case), "mean": mean, "foreground_mean": foreground_mean}
+
+
+def case_statistics(per_case: Sequence[dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """{class: {metric: describe(values over cases)}} of per-case metrics in `summarize`'s format."""
+    return {c: {m: describe(v) for m, v in by_metric.items()} for c, by_metric in _values(per_case).items()}
+
+
+def _values(per_case: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
     classes = list(per_case[0]["metrics"]) if per_case else []
     metrics = list(per_case[0]["metrics"][classes[0]]) if classes else []
-    values = {c: {m: [case["metrics"][c][m] for case in per_case] for m in metrics} for c in classes}
-    mean = {c: {m: float(np.mean(values[c][m])) for m in metrics} for c in classes}
-    foreground_mean = {m: float(np.mean([mean[c][m] for c in classes])) for m in metrics}
-    statistics = {c: {m: describe(values[c][m]) for m in metrics} for c in classes}
-    return {"metric_per_case": list(per_case), "mean": mean, "foreground_mean": foreground_mean,
-            "statistics": statistics}
+    return {c: {m: [case["metrics"][c][m] for case in per_case] for m in metrics} for c in classes}
 
 
 def markdown_table(summary: dict, metric: str = "Dice") -> str:

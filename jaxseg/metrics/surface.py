@@ -32,11 +32,11 @@ def _masks_and_spacing(pred: np.ndarray, true: np.ndarray, spacing: Spacing) -> 
     pred, true = np.asarray(pred, bool), np.asarray(true, bool)
     if pred.shape != true.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {true.shape}")
-    if spacing is None:
-        spacing = 1.0
-    spacing = np.broadcast_to(np.asarray(spacing, np.float64), (pred.ndim,)).copy()
-    if not np.all(spacing > 0):
-        raise ValueError(f"spacing must be positive mm per axis, got {spacing.tolist()}")
+    spacing = np.asarray(1.0 if spacing is None else spacing, np.float64)
+    if spacing.ndim == 0:
+        spacing = np.full(pred.ndim, float(spacing))
+    if spacing.shape != (pred.ndim,) or not np.all(spacing > 0):
+        raise ValueError(f"spacing must be {pred.ndim} positive mm values (or one), got {spacing.tolist()}")
     return pred, true, spacing
 
 
