@@ -26,7 +26,12 @@ from jaxseg.metrics.overlap import (
 )
 from jaxseg.metrics.regions import BRATS_REGIONS, per_region_metrics, region_mask
 from jaxseg.metrics.summary import case_statistics, describe, markdown_table, statistics_table, summarize, to_csv
-from jaxseg.metrics.surface import average_surface_distance, hausdorff_distance, normalized_surface_dice, surface_distances
+from jaxseg.metrics.surface import (
+    average_surface_distance,
+    hausdorff_distance,
+    normalized_surface_dice,
+    surface_distances,
+)
 
 __all__ = [
     "BRATS_REGIONS",

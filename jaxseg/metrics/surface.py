@@ -28,7 +28,8 @@ from jaxseg.metrics.surfels import surfel_area_table
 Spacing = float | Sequence[float] | None
 
 
-def _masks_and_spacing(pred: np.ndarray, true: np.ndarray, spacing: Spacing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _masks_and_spacing(pred: np.ndarray, true: np.ndarray,
+                       spacing: Spacing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pred, true = np.asarray(pred, bool), np.asarray(true, bool)
     if pred.shape != true.shape:
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {true.shape}")

@@ -124,7 +124,8 @@ def main() -> None:
     boxes = detection_sets()
     record = {
         "generated_by": "tests/reference/make_golden.py",
-        "versions": {name: version(name) for name in ("monai", "torch", "surface-distance", "pycocotools", "numpy", "scipy")},
+        "versions": {name: version(name)
+                     for name in ("monai", "torch", "surface-distance", "pycocotools", "numpy", "scipy")},
         "inputs": {key: encode(value) for key, value in inputs.items()},
         "losses": loss_references(inputs),
         "metrics": metric_references(),
