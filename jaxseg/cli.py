@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from jaxseg.config import ConfigError, load_config
 
@@ -54,13 +55,36 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.train.checkpoint_info import checkpoint_info
+
+    info = checkpoint_info(args.path)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"{info['path']}: step {info['step']} of config '{info['config_name']}'")
+    print(f"  parameters  {info['params']:,}  sha256 {info['params_digest']}")
+    print(f"  metrics     {info['metrics']}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.evaluate import evaluate_run
+    from jaxseg.evaluate import evaluate_runs
     from jaxseg.metrics import markdown_table
 
-    summary = evaluate_run(args.workdir, args.split, args.out)
+    runs = args.workdir or [args.checkpoint]
+    if args.checkpoint and args.workdir:
+        raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides)
     print(markdown_table(summary))
-    print(f"report: {args.out or f'{args.workdir}/eval'}/summary.json")
+    print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.predict import predict_file
+
+    print(f"wrote {predict_file(args.checkpoint, args.input, args.output, overrides)}")
     return 0
 
 
@@ -102,11 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on held-out cases",
                               description="Restore a run's best checkpoint and its config, segment every case of "
-                              "the split as a whole volume and write summary.json, summary.md and overlays.png.")
-    evaluate.add_argument("--workdir", required=True, help="run folder written by `jaxseg train`")
+                              "the split as a whole volume and write summary.json, summary.md, overlays.png and "
+                              "predictions/CASE.nii.gz. With several --workdir, their probabilities are averaged "
+                              "(multi-plane fusion).")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", action="append", help="run folder written by `jaxseg train` (repeatable)")
+    source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
     evaluate.set_defaults(run=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
+                             description="Segment a NIfTI volume and write the label map with the input's affine "
+                             "and orientation, so it overlays the input in 3D Slicer or ITK-SNAP.")
+    predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
+    predict.add_argument("input", help="a .nii or .nii.gz volume")
+    predict.add_argument("output", help="label map to write (.nii.gz)")
+    predict.set_defaults(run=_cmd_predict)
+
+    info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
+                          description="Report a checkpoint's step, config name, validation metrics, parameter "
+                          "count and params_digest (sha256 over every parameter array in tree order). PATH is a "
+                          "run folder (its latest checkpoint), a checkpoints folder or one step's folder.")
+    info.add_argument("path", help="WORKDIR, WORKDIR/checkpoints or WORKDIR/checkpoints/STEP")
+    info.add_argument("--json", action="store_true", help="print JSON (keys step, params, params_digest, metrics, ...)")
+    info.set_defaults(run=_cmd_checkpoint_info)
 
     inspect = sub.add_parser("inspect", help="geometry and intensities of an image file",
                              description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
@@ -126,15 +170,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("absl").setLevel(logging.INFO if args.verbose else logging.WARNING)
     from jaxseg.io import ReadError
+    from jaxseg.train.signals import TrainingInterrupted
 
     try:
         return args.run(args, overrides)
+    except TrainingInterrupted as stop:
+        print(f"jaxseg: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     except (ConfigError, ReadError, FileNotFoundError, FileExistsError) as err:
         print(f"jaxseg: error: {err}", file=sys.stderr)
         return 2

@@ -68,10 +68,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
     c.optimizer.learning_rate = 1e-3
-    c.optimizer.schedule = "constant"  # constant | cosine | poly
+    c.optimizer.schedule = "constant"  # constant | cosine | poly | piecewise
+    c.optimizer.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor.
+    c.optimizer.decay_factor = 0.1
     c.optimizer.warmup_steps = 0
     c.optimizer.weight_decay = 0.0
     c.optimizer.momentum = 0.9  # SGD momentum, or RMSprop's decay rho.
+    c.optimizer.nesterov = False  # SGD only (nnU-Net: momentum 0.99, nesterov).
     c.optimizer.grad_clip_norm = 0.0  # 0 disables clipping.
 
     c.train = ml_collections.ConfigDict()
@@ -80,12 +83,22 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 200
     c.train.val_every = 200
     c.train.keep_checkpoints = 1  # Latest checkpoints kept, besides the best one.
+    c.train.grad_accum_steps = 1  # Micro-batches per optimiser step (data.batch_size is split).
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
 
+    c.inference = ml_collections.ConfigDict()
+    c.inference.mode = "slices"  # slices: whole 2D slices along data.plane; sliding_window: windows.
+    c.inference.roi_size = ()  # sliding_window: window size; 2 axes for a 2D model (per slice), 3 for 3D.
+    c.inference.overlap = 0.5  # Fraction of a window shared with the next (0.5: nnU-Net's step 0.5).
+    c.inference.blend = "gaussian"  # gaussian | constant weighting of overlapping windows.
+    c.inference.mirror_axes = ()  # Spatial axes to mirror for test-time augmentation, e.g. (0, 1).
+    c.inference.largest_component = False  # Keep each class's largest connected component only.
+    c.inference.fill_holes = False  # Fill background holes enclosed by a class.
+    c.inference.batch_size = 32  # Slices or windows per forward pass.
+
     c.evaluate = ml_collections.ConfigDict()
-    c.evaluate.batch_size = 32  # Slices per forward pass.
     c.evaluate.overlay_cases = 3
     c.evaluate.checkpoint = "best"  # best | latest
     c.lock()
@@ -136,7 +149,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "loss.focal_gamma": _non_negative,
     "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
     "optimizer.learning_rate": _positive,
-    "optimizer.schedule": _one_of("constant", "cosine", "poly"),
+    "optimizer.schedule": _one_of("constant", "cosine", "poly", "piecewise"),
+    "optimizer.boundaries": lambda v: all(b > 0 for b in v) and list(v) == sorted(set(v)),
+    "optimizer.decay_factor": _positive,
     "optimizer.warmup_steps": _non_negative,
     "optimizer.weight_decay": _non_negative,
     "optimizer.momentum": lambda v: 0 <= v < 1,
@@ -146,8 +161,14 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "train.checkpoint_every": _positive,
     "train.val_every": _positive,
     "train.keep_checkpoints": _positive,
+    "train.grad_accum_steps": _positive,
     "mesh.data": lambda v: v == -1 or v > 0,
-    "evaluate.batch_size": _positive,
+    "inference.mode": _one_of("slices", "sliding_window"),
+    "inference.roi_size": lambda v: len(v) in (0, 2, 3) and all(r > 0 for r in v),
+    "inference.overlap": lambda v: 0 <= v < 1,
+    "inference.blend": _one_of("gaussian", "constant"),
+    "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
+    "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
     "evaluate.checkpoint": _one_of("best", "latest"),
 }
@@ -158,7 +179,11 @@ _rule_docs = {
     "model.num_classes": ">= 2 (background included)",
     "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
+    "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
+    "inference.roi_size": "() or 2 or 3 positive window sizes",
+    "inference.overlap": "in [0, 1)",
+    "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
 }
 
 
@@ -187,6 +212,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"config key 'loss.class_weights' has {len(config.loss.class_weights)} weights but "
             f"'model.num_classes' = {config.model.num_classes}"
         )
+    if config.data.batch_size % config.train.grad_accum_steps:
+        raise ConfigError(
+            f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
+            f"'train.grad_accum_steps' = {config.train.grad_accum_steps}"
+        )
+    if config.inference.mode == "sliding_window" and not config.inference.roi_size:
+        raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(

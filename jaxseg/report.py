@@ -1,7 +1,8 @@
-"""Figures for reports: image, reference and prediction overlays."""
+"""Figures for reports: image, reference and prediction overlays; training curves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +46,24 @@ def overlay_figure(path: str | Path, rows: Sequence[tuple[str, np.ndarray, np.nd
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(1, len(class_names))]
     fig.legend(handles, class_names[1:], loc="lower center", ncol=len(handles), fontsize=8)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
+    """Loss (log scale) and validation Dice against step, from a run's metrics.jsonl."""
+    records = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
+    fig, (loss_ax, dice_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    loss_ax.plot([r["step"] for r in records], [r["loss"] for r in records])
+    loss_ax.set(xlabel="step", ylabel="training loss", yscale="log")
+    validated = [r for r in records if "val_dice" in r]
+    dice_ax.plot([r["step"] for r in validated], [r["val_dice"] for r in validated], marker="o")
+    dice_ax.set(xlabel="step", ylabel="validation Dice (foreground mean)", ylim=(0, 1))
+    for ax in (loss_ax, dice_ax):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
     plt.close(fig)

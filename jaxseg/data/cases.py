@@ -12,11 +12,15 @@ from jaxseg.io import ReadError, Volume, read_nifti
 
 @dataclasses.dataclass(frozen=True)
 class LoadedCase:
-    """A case ready for sampling: image (I, J, K) float32 normalised, label (I, J, K) uint8, RAS axes."""
+    """A case ready for sampling: image (I, J, K) float32 normalised, label (I, J, K) uint8, RAS axes.
+
+    source_affine: the image file's own affine, to write predictions back in its orientation.
+    """
 
     case_id: str
     image: Volume
     label: Volume
+    source_affine: np.ndarray
 
 
 def normalize_ct(hu: np.ndarray, clip_hu: tuple[float, float]) -> np.ndarray:
@@ -24,6 +28,12 @@ def normalize_ct(hu: np.ndarray, clip_hu: tuple[float, float]) -> np.ndarray:
     low, high = float(clip_hu[0]), float(clip_hu[1])
     scaled = (np.clip(hu.astype(np.float32), low, high) - (low + high) / 2) / ((high - low) / 2)
     return scaled.astype(np.float32)
+
+
+def prepare_image(image: Volume, clip_hu: tuple[float, float]) -> Volume:
+    """An image as models see it: RAS axes, intensities normalised (float32)."""
+    canonical = image.as_canonical()
+    return Volume(normalize_ct(canonical.array, clip_hu), canonical.affine, canonical.source)
 
 
 def load_case(case: Case, clip_hu: tuple[float, float], num_classes: int) -> LoadedCase:
@@ -46,10 +56,10 @@ def load_case(case: Case, clip_hu: tuple[float, float], num_classes: int) -> Loa
             raise ReadError(case.label, "label map holds non-integer values")
     if values.min() < 0 or values.max() >= num_classes:
         raise ReadError(case.label, f"label values span [{values.min()}, {values.max()}], expected [0, {num_classes})")
-    image = image.as_canonical()
     label = label.as_canonical()
     return LoadedCase(
         case.case_id,
-        Volume(normalize_ct(image.array, clip_hu), image.affine, image.source),
+        prepare_image(image, clip_hu),
         Volume(label.array.astype(np.uint8), label.affine, label.source),
+        image.affine,
     )

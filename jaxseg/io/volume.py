@@ -58,8 +58,15 @@ class Volume:
 
     def as_canonical(self) -> Volume:
         """The same voxels with axes flipped and transposed so that they run towards R, A, S."""
+        return self.reoriented(("R", "A", "S"))
+
+    def reoriented(self, codes: tuple[str, str, str]) -> Volume:
+        """The same voxels with axes flipped and transposed to run towards `codes` (e.g. ('L', 'P', 'S')).
+
+        Used to put a prediction made on canonical axes back into a source file's orientation.
+        """
         current = nib.orientations.io_orientation(self.affine)
-        target = nib.orientations.axcodes2ornt(("R", "A", "S"))
+        target = nib.orientations.axcodes2ornt(tuple(codes))
         transform = nib.orientations.ornt_transform(current, target)
         if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
             return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import ml_collections
 from jax.sharding import Mesh
@@ -33,10 +35,21 @@ def restore_trained(workdir, which: str = "best") -> tuple[ml_collections.Config
 
     Falls back to the latest step when no checkpoint carries validation metrics.
     """
-    checkpoints = Checkpoints(f"{workdir}/checkpoints")
-    step = (checkpoints.best_step() if which == "best" else None) or checkpoints.latest_step()
+    return restore_checkpoint(Path(workdir) / "checkpoints", which)
+
+
+def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
+    """Config, state, step and mesh of checkpoint `which` ("best", "latest" or a step) in `directory`.
+
+    The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
+    """
+    checkpoints = Checkpoints(directory)
+    if isinstance(which, int):
+        step = which if which in checkpoints.manager.all_steps() else None
+    else:
+        step = (checkpoints.best_step() if which == "best" else None) or checkpoints.latest_step()
     if step is None:
-        raise FileNotFoundError(f"{workdir}/checkpoints holds no checkpoint")
+        raise FileNotFoundError(f"{directory} holds no checkpoint {which if isinstance(which, int) else ''}".rstrip())
     config = checkpoints.restore_config(step)
     mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
     like = jax.eval_shape(lambda: build_state(config, mesh))

@@ -9,6 +9,7 @@ earlier checkpoint.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,18 @@ from jaxseg.config import config_from_json
 from jaxseg.train.state import TrainState
 
 ITEMS = ("state", "data_iterator", "config")
+
+log = logging.getLogger(__name__)
+
+
+class _NoMissingMetricsWarning(logging.Filter):
+    """Steps saved between validations carry no metrics by design; orbax warns about each one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "did not provide metrics" not in record.getMessage()
+
+
+logging.getLogger("absl").addFilter(_NoMissingMetricsWarning())
 
 
 class Checkpoints:
@@ -79,6 +92,26 @@ class Checkpoints:
             args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), data_iterator=ocp.args.JsonRestore()),
         )
         return restored["state"], restored["data_iterator"]
+
+    def restore_newest_readable(self, like: TrainState) -> tuple[int, TrainState, dict[str, Any]] | None:
+        """(step, state, data iterator state) of the newest checkpoint that restores, or None.
+
+        A checkpoint that fails to restore (damaged on disk after it was committed) is renamed to
+        STEP.damaged, kept for inspection and out of the way of the step's next save, with a
+        warning; the one before it is tried.
+        """
+        for step in sorted(self.manager.all_steps(), reverse=True):
+            try:
+                state, data_state = self.restore(step, like)
+            except Exception as err:  # orbax/tensorstore raise many types for damaged files
+                directory = Path(self.manager.directory)
+                log.warning("checkpoint %s/%d cannot be restored (%s: %s); moved to %d.damaged, trying the one before",
+                            directory, step, type(err).__name__, err, step)
+                (directory / str(step)).rename(directory / f"{step}.damaged")
+                self.manager.reload()
+                continue
+            return step, state, data_state
+        return None
 
     def close(self) -> None:
         self.manager.wait_until_finished()

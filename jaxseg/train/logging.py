@@ -6,19 +6,34 @@ import json
 import time
 from pathlib import Path
 
+from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl."""
+    """Logged steps go to WORKDIR/metrics.jsonl (one JSON object a line) and TensorBoard events
+    in WORKDIR/tensorboard/. Lines after `resume_step` (logged by an interrupted run after its last
+    checkpoint, and about to be redone) are dropped first, so the log has each step once."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, workdir: str | Path, resume_step: int = 0):
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.path = workdir / "metrics.jsonl"
+        if self.path.exists():
+            kept = [line for line in self.path.read_text().splitlines()
+                    if line.strip() and json.loads(line)["step"] <= resume_step]
+            self.path.write_text("".join(line + "\n" for line in kept))
+        self.events = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps({"step": step, "time": time.time(), **metrics}) + "\n")
+        for name, value in metrics.items():
+            self.events.add_scalar(name, value, step)
+        self.events.flush()
+
+    def close(self) -> None:
+        self.events.close()
 
 
 def progress_bar(total: int, initial: int, enabled: bool = True) -> tqdm:

@@ -13,11 +13,13 @@ import numpy as np
 from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.slices import SliceSource, training_batches
 from jaxseg.models import downsampling_factor
+from jaxseg.report import training_curves
 from jaxseg.train.build import build_state
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.logging import MetricsLog, progress_bar
 from jaxseg.train.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.signals import TrainingInterrupted, stop_on_signals
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import compile_train_step
 from jaxseg.train.validation import validate
@@ -26,17 +28,19 @@ log = logging.getLogger(__name__)
 
 
 def _local_batch_size(config: ml_collections.ConfigDict, mesh_devices: int) -> int:
-    batch = config.data.batch_size
-    if batch % mesh_devices:
-        raise ValueError(f"config key 'data.batch_size' = {batch} is not divisible by the {mesh_devices} mesh devices")
+    batch, accum = config.data.batch_size, config.train.grad_accum_steps
+    if (batch // accum) % mesh_devices:
+        raise ValueError(f"config key 'data.batch_size' = {batch} split into 'train.grad_accum_steps' = {accum} "
+                         f"microbatches is not divisible by the {mesh_devices} mesh devices")
     return batch // jax.process_count()
 
 
 def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> TrainState:
-    """Train per the config in `workdir`, resuming from its latest checkpoint if there is one.
+    """Train per the config in `workdir`, resuming from its newest readable checkpoint if any.
 
-    Writes WORKDIR/checkpoints/ (latest and best by validation Dice) and WORKDIR/metrics.jsonl.
-    Returns the final train state.
+    Writes WORKDIR/checkpoints/ (the latest `train.keep_checkpoints` and the best by validation
+    Dice), metrics.jsonl, tensorboard/ and, at the end, curves.png. On SIGTERM or SIGINT it saves
+    a checkpoint and raises TrainingInterrupted. Returns the final train state.
     """
     workdir = Path(workdir)
     _, splits = open_dataset(config, workdir)
@@ -53,37 +57,47 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
                                shard_index=jax.process_index(), shard_count=jax.process_count())
 
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints)
-    start = checkpoints.latest_step() or 0
-    if start:
-        state, data_state = checkpoints.restore(start, state)
+    start = 0
+    if (resumed := checkpoints.restore_newest_readable(state)) is not None:
+        start, state, data_state = resumed
         batches.set_state(data_state)
         log.info("resumed from step %d in %s", start, workdir / "checkpoints")
 
-    step_fn = compile_train_step(make_loss_fn(config.loss), mesh)
-    metrics_log = MetricsLog(workdir / "metrics.jsonl")
+    step_fn = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
+    metrics_log = MetricsLog(workdir, resume_step=start)
     bar = progress_bar(config.train.steps, start, enabled=progress)
     tic, window_start = time.perf_counter(), start
-    for step in range(start + 1, config.train.steps + 1):
-        state, metrics = step_fn(state, global_batch(next(batches), mesh))
-        last = step == config.train.steps
-        if step % config.train.log_every and not last:
-            continue
-        record = {k: float(v) for k, v in jax.device_get(metrics).items()}
-        if not np.isfinite(record["loss"]):
-            raise FloatingPointError(f"training diverged: loss {record['loss']} at step {step}; "
-                                     f"the last checkpoint in {workdir / 'checkpoints'} is intact")
-        elapsed = time.perf_counter() - tic
-        record["samples_per_s"] = (step - window_start) * config.data.batch_size / max(elapsed, 1e-9)
-        tic, window_start = time.perf_counter(), step
-        scores = None
-        if val_cases and (step % config.train.val_every == 0 or last):
-            scores = {"val_dice": validate(state, val_cases, config, mesh)}
-            record.update(scores)
-        metrics_log.write(step, record)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
-        bar.update(step - bar.n)
-        if scores or step % config.train.checkpoint_every == 0 or last:
-            checkpoints.save(step, state, batches.get_state(), config, scores)
+    with stop_on_signals() as stop_request:
+        for step in range(start + 1, config.train.steps + 1):
+            state, metrics = step_fn(state, global_batch(next(batches), mesh))
+            last = step == config.train.steps
+            if stop_request:
+                checkpoints.save(step, state, batches.get_state(), config)
+                checkpoints.close()
+                metrics_log.close()
+                bar.close()
+                raise TrainingInterrupted(step, stop_request.signal, workdir)
+            if step % config.train.log_every and not last:
+                continue
+            record = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            if not np.isfinite(record["loss"]):
+                raise FloatingPointError(f"training diverged: loss {record['loss']} at step {step}; "
+                                         f"the last checkpoint in {workdir / 'checkpoints'} is intact")
+            elapsed = time.perf_counter() - tic
+            record["samples_per_s"] = (step - window_start) * config.data.batch_size / max(elapsed, 1e-9)
+            tic, window_start = time.perf_counter(), step
+            scores = None
+            if val_cases and (step % config.train.val_every == 0 or last):
+                scores = {"val_dice": validate(state, val_cases, config, mesh)}
+                record.update(scores)
+            metrics_log.write(step, record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
+            bar.update(step - bar.n)
+            if scores or step % config.train.checkpoint_every == 0 or last:
+                checkpoints.save(step, state, batches.get_state(), config, scores)
     bar.close()
     checkpoints.close()
+    metrics_log.close()
+    if metrics_log.path.exists() and metrics_log.path.stat().st_size:
+        training_curves(metrics_log.path, workdir / "curves.png")
     return state

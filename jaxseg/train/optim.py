@@ -7,7 +7,12 @@ import optax
 
 
 def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
-    """Linear warm-up from 0 over `warmup_steps`, then constant, cosine decay or nnU-Net's poly (1 - t)^0.9."""
+    """Linear warm-up from 0 over `warmup_steps`, then one of:
+
+    constant; cosine decay to 0; nnU-Net's poly, lr * (1 - t/T)^0.9; piecewise, the rate multiplied
+    by `decay_factor` at each step of `boundaries` (counted from the start of training), as the
+    seeds' step decays (seed 002: x0.5 every 10 epochs; seed 004: x0.1 at epochs 10, 20, 25).
+    """
     peak = config.learning_rate
     decay_steps = max(total_steps - config.warmup_steps, 1)
     if config.schedule == "constant":
@@ -16,6 +21,9 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) 
         main = optax.cosine_decay_schedule(peak, decay_steps)
     elif config.schedule == "poly":
         main = optax.polynomial_schedule(peak, 0.0, power=0.9, transition_steps=decay_steps)
+    elif config.schedule == "piecewise":
+        main = optax.piecewise_constant_schedule(
+            peak, {b - config.warmup_steps: config.decay_factor for b in config.boundaries})
     else:
         raise ValueError(f"unknown schedule '{config.schedule}'")
     if config.warmup_steps == 0:
@@ -32,7 +40,7 @@ def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax
     elif config.name == "adamw":
         opt = optax.adamw(lr, weight_decay=config.weight_decay)
     elif config.name == "sgd":
-        opt = optax.sgd(lr, momentum=config.momentum or None)
+        opt = optax.sgd(lr, momentum=config.momentum or None, nesterov=config.nesterov)
     elif config.name == "rmsprop":
         opt = optax.rmsprop(lr, decay=config.momentum)
     else:

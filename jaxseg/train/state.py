@@ -12,20 +12,24 @@ from flax.training import train_state
 
 
 class TrainState(train_state.TrainState):
-    """Flax's TrainState plus the model's `batch_stats` collection (empty without batch norm)."""
+    """Flax's TrainState plus the model's `batch_stats` collection (empty without batch norm) and
+    the key from which each step's dropout randomness is folded (so a resumed run draws the same)."""
 
     batch_stats: Any = None
+    rng: jax.Array | None = None
 
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
                        input_shape: tuple[int, ...]) -> TrainState:
     """Initialise parameters for inputs of `input_shape` (N, *spatial, C), float32."""
-    variables = model.init(rng, jnp.zeros(input_shape, jnp.float32), train=False)
+    init_rng, step_rng = jax.random.split(rng)
+    variables = model.init(init_rng, jnp.zeros(input_shape, jnp.float32), train=False)
     return TrainState.create(
         apply_fn=model.apply,
         params=variables["params"],
         batch_stats=variables.get("batch_stats", {}),
         tx=tx,
+        rng=jax.random.key_data(step_rng),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 import jax
+import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
@@ -15,21 +16,50 @@ from jaxseg.train.state import TrainState, model_variables
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn) -> tuple[TrainState, dict]:
+def _microbatches(batch: dict[str, jax.Array], count: int) -> dict[str, jax.Array]:
+    """(B, ...) -> (count, B / count, ...), microbatch a holding samples a, a + count, ...
+
+    Interleaving keeps every microbatch spread over all devices of the data axis (the batch axis
+    is sharded in contiguous blocks), so splitting needs no communication.
+    """
+    return {k: v.reshape(-1, count, *v.shape[1:]).swapaxes(0, 1) for k, v in batch.items()}
+
+
+def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
+               accum_steps: int = 1) -> tuple[TrainState, dict]:
     """One optimiser step on batch {"image": (N, *spatial, C), "label": (N, *spatial)}.
 
-    Batch-norm statistics come from the whole global batch (under jit the mean over a sharded
-    batch axis is a cross-device reduction), so they agree with a single-device run.
-    Returns the new state and {"loss", "grad_norm"} as scalars.
+    With accum_steps > 1 the batch is split into that many microbatches whose gradients are
+    averaged (a lax.scan, so activations of one microbatch live at a time); batch-norm statistics
+    are updated microbatch by microbatch. Batch-norm statistics come from the whole (micro)batch
+    across devices: under jit the mean over a sharded batch axis is a cross-device reduction.
+    Dropout keys are folded from the state's key and step. Returns the new state and
+    {"loss", "grad_norm"} as scalars.
     """
+    dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
-    def compute_loss(params):
-        variables = {**model_variables(state), "params": params}
-        logits, updates = state.apply_fn(variables, batch["image"], train=True, mutable=["batch_stats"])
-        return loss_fn(logits, batch["label"]), updates
+    def grads_of(batch_stats, micro, index):
+        def compute_loss(params):
+            variables = {"params": params, "batch_stats": batch_stats}
+            logits, updates = state.apply_fn(variables, micro["image"], train=True, mutable=["batch_stats"],
+                                             rngs={"dropout": jax.random.fold_in(dropout_rng, index)})
+            return loss_fn(logits, micro["label"]), updates.get("batch_stats", batch_stats)
 
-    (loss, updates), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
-    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", state.batch_stats))
+        (loss, new_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
+        return new_stats, (loss, grads)
+
+    if accum_steps == 1:
+        batch_stats, (loss, grads) = grads_of(state.batch_stats, batch, 0)
+    else:
+        def body(stats, indexed):
+            index, micro = indexed
+            return grads_of(stats, micro, index)
+
+        batch_stats, (losses, grads) = jax.lax.scan(
+            body, state.batch_stats, (jnp.arange(accum_steps), _microbatches(batch, accum_steps)))
+        loss = losses.mean()
+        grads = jax.tree.map(lambda g: g.mean(axis=0), grads)
+    state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
@@ -38,10 +68,10 @@ def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
     return jax.nn.softmax(state.apply_fn(model_variables(state), images, train=False), axis=-1)
 
 
-def compile_train_step(loss_fn: LossFn, mesh: Mesh):
+def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1):
     """train_step jit-compiled once: state replicated, batch split along the data axis; donates the state."""
     return jax.jit(
-        partial(train_step, loss_fn=loss_fn),
+        partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps),
         in_shardings=(replicated(mesh), batch_sharding(mesh)),
         out_shardings=(replicated(mesh), replicated(mesh)),
         donate_argnums=0,
