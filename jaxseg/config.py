@@ -58,10 +58,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.in_channels = 1
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice
+    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice | jaccard | focal
     c.loss.dice_weight = 1.0
     c.loss.ce_weight = 1.0
-    c.loss.include_background = False
+    c.loss.include_background = False  # Dice and Jaccard: count class 0 too.
+    c.loss.class_weights = ()  # One weight per class for the CE term (and focal alpha); () = unweighted.
+    c.loss.focal_gamma = 2.0
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
@@ -140,9 +142,11 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "model.activation": _one_of("relu", "leaky_relu", "prelu"),
     "model.num_classes": lambda v: v >= 2,
     "model.in_channels": _positive,
-    "loss.name": _one_of("dice_ce", "cross_entropy", "dice"),
+    "loss.name": _one_of("dice_ce", "cross_entropy", "dice", "jaccard", "focal"),
     "loss.dice_weight": _non_negative,
     "loss.ce_weight": _non_negative,
+    "loss.class_weights": lambda v: all(w > 0 for w in v),
+    "loss.focal_gamma": _non_negative,
     "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
     "optimizer.learning_rate": _positive,
     "optimizer.schedule": _one_of("constant", "cosine", "poly", "piecewise"),
@@ -173,6 +177,7 @@ _rule_docs = {
     "phantom.spacing_mm": "three positive spacings in mm",
     "model.features": "a non-empty list of positive channel counts",
     "model.num_classes": ">= 2 (background included)",
+    "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
@@ -202,6 +207,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not ok:
             expected = _rule_docs.get(key, check.__doc__ or "a valid value")
             raise ConfigError(f"config key '{key}' = {value!r} is invalid: expected {expected}")
+    if config.loss.class_weights and len(config.loss.class_weights) != config.model.num_classes:
+        raise ConfigError(
+            f"config key 'loss.class_weights' has {len(config.loss.class_weights)} weights but "
+            f"'model.num_classes' = {config.model.num_classes}"
+        )
     if config.data.batch_size % config.train.grad_accum_steps:
         raise ConfigError(
             f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
