@@ -19,7 +19,15 @@ from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, write_nifti
-from jaxseg.metrics import markdown_table, per_class_overlap, summarize
+from jaxseg.metrics import (
+    average_surface_distance,
+    hausdorff_distance,
+    markdown_table,
+    per_class_overlap,
+    statistics_table,
+    summarize,
+    to_csv,
+)
 from jaxseg.report import overlay_figure
 from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.validation import segment_case
@@ -28,6 +36,18 @@ from jaxseg.train.validation import segment_case
 def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
     counts = np.count_nonzero(np.moveaxis(label, axis, 0).reshape(label.shape[axis], -1), axis=1)
     return int(counts.argmax())
+
+
+def case_metrics(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str],
+                 spacing: tuple[float, ...]) -> dict[str, dict[str, float]]:
+    """Per foreground class: Dice, IoU, HD95 and ASSD (mm; inf when exactly one mask is empty)."""
+    metrics = per_class_overlap(prediction, reference, labels)
+    for value, name in labels.items():
+        if value:
+            pred, true = prediction == value, reference == value
+            metrics[name]["HD95"] = hausdorff_distance(pred, true, spacing, percentile=95)
+            metrics[name]["ASSD"] = average_surface_distance(pred, true, spacing)
+    return metrics
 
 
 def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
@@ -60,8 +80,10 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
 
     runs: run folders (their best checkpoint), checkpoints folders or step folders.
     Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
-    class, foreground_mean; Dice and IoU), summary.md (per-case Dice table), overlays.png (best,
-    median and worst cases by mean Dice) and predictions/<case>.nii.gz in each image's geometry.
+    class, foreground_mean; Dice, IoU, HD95 and ASSD in mm, inf written as Infinity), per_case.csv,
+    summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
+    overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
+    each image's geometry.
     """
     restored = [restore_for_inference(run, overrides) for run in runs]
     first_config = restored[0][0]
@@ -81,15 +103,18 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             "reference_file": case.label.source,
             "prediction_file": str(write_nifti(Volume(prediction, case.image.affine),
                                               out / "predictions" / f"{case.case_id}.nii.gz", like=case.image.source)),
-            "metrics": per_class_overlap(prediction, case.label.array, index.labels),
+            "metrics": case_metrics(prediction, case.label.array, index.labels, case.label.spacing),
         })
         cases[case.case_id] = (case, prediction)
     checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
     summary = {"checkpoints": checkpoints, "split": split, **summarize(per_case)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     steps = ", ".join(str(step) for *_, step, _ in restored)
-    (out / "summary.md").write_text(f"# Dice per case ({split} split, checkpoint step {steps})\n\n"
-                                    + markdown_table(summary) + "\n")
+    dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
+    (out / "summary.md").write_text(
+        f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
+        f"## Dice over cases\n\n{statistics_table(dice_by_class)}\n")
+    (out / "per_case.csv").write_text(to_csv(summary))
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)
     return summary
 

@@ -130,7 +130,11 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     assert 0.0 <= summary["foreground_mean"]["Dice"] <= 1.0
     assert (run / "eval" / "overlays.png").stat().st_size > 10_000
     assert "| **mean** |" in (run / "eval" / "summary.md").read_text()
+    assert "| 50% |" in (run / "eval" / "summary.md").read_text()
     assert "| **mean** |" in result.stdout
+    assert set(summary["mean"]["liver"]) == {"Dice", "IoU", "HD95", "ASSD"}
+    csv_lines = (run / "eval" / "per_case.csv").read_text().splitlines()
+    assert csv_lines[0] == "case_id,class,Dice,IoU,HD95,ASSD" and len(csv_lines) == 1 + 4
     # The prediction reopens on the label's grid, in the label file's own (LPS) orientation.
     entry = summary["metric_per_case"][0]
     prediction, label = nib.load(entry["prediction_file"]), nib.load(entry["reference_file"])
