@@ -102,6 +102,34 @@ def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.models.info import model_info
+
+    try:
+        shape = [int(d) for d in args.input_shape.split(",")] if args.input_shape else None
+    except ValueError:
+        print(f"jaxseg: error: --input-shape {args.input_shape!r}: expected integers such as 96,96,96,1", file=sys.stderr)
+        return 2
+    try:
+        info = model_info(args.preset, shape)
+    except ValueError as err:
+        print(f"jaxseg: error: {args.preset}: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    field = info["receptive_field"]
+    print(f"{info['model']} ({info['head']} head), input {tuple(info['input_shape'])}")
+    print(f"  parameters        {info['params']:,}")
+    print(f"  batch-norm stats  {info['batch_stats']:,}")
+    print(f"  output            {tuple(info['output_shape'])}")
+    for shape in info["aux_output_shapes"]:
+        print(f"  auxiliary output  {tuple(shape)}")
+    print(f"  forward FLOPs     {info['flops_per_sample']:,} per sample")
+    print(f"  receptive field   {field if field is not None else 'not derived'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxseg", description="Medical image segmentation in JAX.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -162,6 +190,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, "
                          "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
+
+    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset",
+                          description="Parameter and batch-norm statistics counts, output shape(s), forward FLOPs "
+                          "per sample (XLA cost analysis) and receptive field of a preset, for one input.")
+    info.add_argument("preset", metavar="PRESET", help="a preset of jaxseg.models.PRESETS, such as pig_ct_2d "
+                      "(an unknown name lists them)")
+    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the preset's reference input)")
+    info.add_argument("--json", action="store_true",
+                      help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, ...)")
+    info.set_defaults(run=_cmd_model_info)
     return parser
 
 

@@ -96,38 +96,39 @@ class UNet(nn.Module):
                    "padding": PADDINGS, "norm": NORMS, "activation": ACTIVATIONS, "kernel_init": INITIALIZERS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"UNet option {name}={getattr(self, name)!r}: expected one of {', '.join(allowed)}")
+                raise ValueError(f"option '{name}' = {getattr(self, name)!r}: expected one of {', '.join(allowed)}")
         lengths = {"convs_per_level": (self.encoder_convs(), self.depth + 1),
                    "decoder_features": (self.decoder_features, self.depth),
                    "strided_features": (self.strided_features, self.depth)}
         for name, (value, length) in lengths.items():
             if value is not None and len(value) != length:
-                raise ValueError(f"UNet option {name}={tuple(value)} needs {length} entries for depth {self.depth}")
+                raise ValueError(f"option '{name}' = {tuple(value)}: expected {length} entries for depth {self.depth}")
         problems = [
-            (self.depth < 1, "features needs at least 2 levels"),
+            (self.depth < 1, "'features' needs at least 2 levels"),
             (min(self.encoder_convs() + self.decoder_convs()) < 1, "every level needs at least one convolution"),
-            (self.up_kernel not in (2, 3), "up_kernel must be 2 or 3"),
-            (not 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-            (self.fusion and self.padding == "valid", "fusion needs same padding"),
-            (self.deep_supervision and self.depth < 2, "deep_supervision needs depth >= 2"),
+            (self.up_kernel not in (2, 3), "'up_kernel' must be 2 or 3"),
+            (self.dilation < 1, "'dilation' must be >= 1"),
+            (not 0 <= self.dropout < 1, "'dropout' must be in [0, 1)"),
+            (self.fusion and self.padding == "valid", "'fusion' needs same padding"),
+            (self.deep_supervision and self.depth < 2, "'deep_supervision' needs depth >= 2"),
             (self.strided_features is not None and (self.down, self.block) != ("strided_conv", "inblock_residual"),
-             "strided_features needs down='strided_conv' and block='inblock_residual'"),
+             "'strided_features' needs down='strided_conv' and block='inblock_residual'"),
         ]
         for bad, message in problems:
             if bad:
-                raise ValueError(f"UNet options: {message}")
+                raise ValueError(f"options: {message}")
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         self.check()
-        rank, s = x.ndim - 2, self.conv_settings()
+        rank, s, size = x.ndim - 2, self.conv_settings(), x.shape[1:-1]
         level_block = nn.remat(LevelBlock, static_argnums=(2,)) if self.remat else LevelBlock
         skips = []
         for level, (width, convs) in enumerate(zip(self.features, self.encoder_convs())):
             stride, first = 1, None
             if level:
                 if any(size % 2 for size in x.shape[1:-1]):
-                    raise ValueError(f"UNet input {x.shape[1:-1]} reaches level {level} with an odd size "
+                    raise ValueError(f"UNet input {size} reaches level {level} with an odd size "
                                      f"{x.shape[1:-1]}: use sizes divisible by {2 ** self.depth}")
                 if self.down == "maxpool":
                     x = nn.max_pool(x, (2,) * rank, strides=(2,) * rank)
