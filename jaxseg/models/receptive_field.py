@@ -4,9 +4,14 @@ Computed from the layer sequence (Araujo et al., Distill 2019): a layer with ker
 spacing j adds (k - 1) * j; a stride s multiplies j by s. A x2 upsampling halves j and adds one input
 step per extra input an output pixel can read: 0 for nearest and kernel-2 transposed convolutions, 1 for
 linear resizing and kernel-3 transposed convolutions. The network's field is the largest over its paths
-(the deepest one in a U-Net). Normalisation statistics are not counted: with instance or group norm
-every output also depends on the whole input through them. The tests check these numbers against
-the dependence measured on the networks themselves.
+(the deepest one in a U-Net). This is the field of seed 001's Eq. 7 and Table 7 (73 for its network).
+
+It is exact for networks of pools, strided and transposed convolutions, and linear resizing followed
+by a 3^n convolution (the tests measure the dependence on the networks themselves). After nearest-
+neighbour resizing, or a resize followed by a kernel-2 convolution, some output pixels read a little
+more, by where they sit on the coarse grids (77 input pixels for seed 001's network, less than one
+coarsest step more): the recurrence does not follow grid phases. Normalisation statistics are not
+counted: with instance or group norm every output also depends on the whole input through them.
 """
 
 from __future__ import annotations
