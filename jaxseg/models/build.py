@@ -29,7 +29,7 @@ def network_options(name: str, **overrides: Any) -> tuple[type[nn.Module], dict[
         raise ValueError(f"unknown model '{name}': expected one of {', '.join(PRESETS)}")
     preset = PRESETS[name]
     known = {f.name for f in dataclasses.fields(preset.network)} - {"parent", "name"}
-    if "features" in known:
+    if "base_features" in preset.options:  # A U-Net preset: its widths may be given either way.
         known |= set(WIDTH_OPTIONS)
     for key in overrides:
         if key not in known:
