@@ -84,8 +84,10 @@ def test_every_option_traces_forward_and_backward_in_2d_and_3d(options, rank):
         assert [a.shape for a in aux] == [(shape[0], *(d // 2 for d in shape[1:-1]), 3)]
 
 
-@pytest.mark.parametrize("options", OPTION_SETS.values(), ids=OPTION_SETS.keys())
-def test_every_option_set_gives_finite_logits_and_gradients_under_jit(options):
+# Batch norm in training mode runs in test_batch_norm_momentum_sets_the_running_average.
+@pytest.mark.parametrize("name", ["residual", "inblock_residual", "plain_bf16"])
+def test_option_sets_give_finite_logits_and_gradients_under_jit(name):
+    options = OPTION_SETS[name]
     model = UNet(num_classes=3, **options)
     shape = SHAPES[2]
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)

@@ -55,17 +55,11 @@ def build_preset(name: str, **overrides: Any) -> nn.Module:
     return network(**options)
 
 
-def model_overrides(model_config: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The options a config's `model` section sets: every network key that is not None."""
-    return {k: v for k, v in model_config.items() if k not in _DATA_KEYS and v is not None}
-
-
 def build_model(model_config: ml_collections.ConfigDict) -> nn.Module:
-    """The network a config's `model` section describes: the preset `model.name`, then the keys it sets."""
-    options = model_overrides(model_config)
-    for key, value in options.items():
-        if isinstance(value, list):  # Configs restored from JSON hold lists.
-            options[key] = tuple(value)
+    """The network a config's `model` section describes: the preset `model.name`, then every network key
+    the section sets (is not None)."""
+    options = {k: tuple(v) if isinstance(v, list) else v  # A config file may hold lists.
+               for k, v in model_config.items() if k not in _DATA_KEYS and v is not None}
     return build_preset(model_config.name, **options)
 
 

@@ -39,6 +39,7 @@ class FPNSegmenter(nn.Module):
 
     (N, *S, C_in) -> logits (N, *S, num_classes), float32; S divisible by 32. stage_blocks (3, 4, 6, 3)
     is ResNet-50 (seed 002 does not name the depth); batch norm in the backbone, He initialisation.
+    head_features, the width of the 3^n head conv, is not given by the seed either.
     """
 
     stage_blocks: Sequence[int] = (3, 4, 6, 3)

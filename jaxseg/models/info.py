@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jaxseg.models.build import build_preset
 from jaxseg.models.presets import PRESETS
 from jaxseg.models.receptive_field import receptive_field
+from jaxseg.models.unet import deep_supervision_outputs
 
 
 def _count(tree: Any) -> int:
@@ -35,9 +36,10 @@ def model_info(name: str, input_shape: Sequence[int] | None = None) -> dict[str,
         raise ValueError(f"input shape {shape}: expected H,W,C or D,H,W,C, all positive")
     x = jax.ShapeDtypeStruct((1, *shape), jnp.float32)
     variables = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), x)
+    variables = {k: v for k, v in variables.items() if k in ("params", "batch_stats")}  # Not what init sowed.
     forward = jax.jit(lambda v, x: model.apply(v, x, train=False, mutable=["intermediates"]))
     logits, updates = jax.eval_shape(forward, variables, x)
-    aux = updates.get("intermediates", {}).get("deep_supervision", ((),))[0]
+    aux = deep_supervision_outputs(updates) if getattr(model, "deep_supervision", False) else []
     flops = forward.lower(variables, x).cost_analysis()["flops"]
     return {
         "model": name,

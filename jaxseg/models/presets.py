@@ -33,6 +33,7 @@ def level_widths(base_features: int, depth: int, growth: float = 2, max_features
     return tuple(min(w, max_features) if max_features else w for w in widths)
 
 
+# Seed 000 states no initialiser or batch-norm momentum: Keras 2.2's defaults (Glorot uniform, 0.99).
 _PIG_CT = dict(block="residual", convs_per_level=2, up_kernel=3, use_bias=True, kernel_init="xavier",
                bn_momentum=0.99, num_classes=1, head="sigmoid", base_features=16)
 _KAYALIBAY = dict(base_features=8, depth=3, convs_per_level=(1, 2, 2, 2), decoder_convs_per_level=1,
@@ -40,7 +41,9 @@ _KAYALIBAY = dict(base_features=8, depth=3, convs_per_level=(1, 2, 2, 2), decode
                   decoder_features=(16, 32, 64), up="nearest", up_kernel=3, up_halving=True, up_norm_act=True,
                   fusion=True, norm="batch", bn_momentum=0.5, activation="prelu", use_bias=False,
                   kernel_init="normal", num_classes=5)
+# Seed 004 gives no widths: the original U-Net's 64-1024.
 _PROPAGATION = dict(base_features=64, depth=4, kernel_init="xavier", use_bias=True, num_classes=2)
+# nnU-Net's PlainConvUNet: each stage's first conv strides; He (Kaiming) initialisation.
 _NNUNET = dict(base_features=32, convs_per_level=2, down="strided_conv", norm="instance", activation="leaky_relu",
                use_bias=True, kernel_init="he", deep_supervision=True, num_classes=2)
 
