@@ -1,10 +1,18 @@
-"""The config's `model` section: presets, options that override them, and their validation."""
+"""The config's `model` section (presets, options that override them, validation) and training with it."""
 
+from functools import partial
+
+import jax
+import numpy as np
+import optax
 import pytest
 
 from jaxseg.config import ConfigError, base_config, config_from_json, load_config
+from jaxseg.losses import cross_entropy
 from jaxseg.models import UNet, build_model
-from tests.model_helpers import count, variable_shapes
+from jaxseg.train.state import TrainState
+from jaxseg.train.step import train_step
+from tests.model_helpers import count, random_variables, variable_shapes
 
 
 def test_network_keys_default_to_the_presets_values():
@@ -71,3 +79,16 @@ def test_options_that_do_not_apply_to_the_network_are_errors(tmp_path):
     )
     with pytest.raises(ConfigError, match="option 'depth' does not apply to model 'dilated_rf15'"):
         load_config(str(path))
+
+
+@pytest.mark.slow  # XLA on a CPU compiles the threefry dropout masks of the train step in about 10 s.
+def test_dropout_masks_in_training_follow_the_step():
+    model = UNet(features=(4, 8), dropout=0.5)
+    variables = random_variables(model, (2, 8, 8, 1))
+    state = TrainState.create(apply_fn=model.apply, params=variables["params"], batch_stats=variables["batch_stats"],
+                              tx=optax.sgd(0.0))
+    batch = {"image": np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype(np.float32),
+             "label": np.zeros((2, 8, 8), np.int32)}
+    step = jax.jit(partial(train_step, loss_fn=cross_entropy))
+    losses = [float(step(state.replace(step=s), batch)[1]["loss"]) for s in (0, 0, 1)]
+    assert np.isfinite(losses).all() and losses[0] == losses[1] != losses[2]
