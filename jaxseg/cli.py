@@ -103,30 +103,14 @@ def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.models.info import model_info
+    from jaxseg.models.info import format_model_info, model_info, parse_input_shape
 
     try:
-        shape = [int(d) for d in args.input_shape.split(",")] if args.input_shape else None
-    except ValueError:
-        print(f"jaxseg: error: --input-shape {args.input_shape!r}: expected integers such as 96,96,96,1", file=sys.stderr)
-        return 2
-    try:
-        info = model_info(args.preset, shape)
+        info = model_info(args.preset, parse_input_shape(args.input_shape) if args.input_shape else None)
     except ValueError as err:
-        print(f"jaxseg: error: {args.preset}: {err}", file=sys.stderr)
+        print(f"jaxseg: error: model-info {args.preset}: {err}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    field = info["receptive_field"]
-    print(f"{info['model']} ({info['head']} head), input {tuple(info['input_shape'])}")
-    print(f"  parameters        {info['params']:,}")
-    print(f"  batch-norm stats  {info['batch_stats']:,}")
-    print(f"  output            {tuple(info['output_shape'])}")
-    for shape in info["aux_output_shapes"]:
-        print(f"  auxiliary output  {tuple(shape)}")
-    print(f"  forward FLOPs     {info['flops_per_sample']:,} per sample")
-    print(f"  receptive field   {field if field is not None else 'not derived'}")
+    print(json.dumps(info, indent=2) if args.json else format_model_info(info))
     return 0
 
 

@@ -86,7 +86,7 @@ def test_dropout_masks_in_training_follow_the_step():
     model = UNet(features=(4, 8), dropout=0.5)
     variables = random_variables(model, (2, 8, 8, 1))
     state = TrainState.create(apply_fn=model.apply, params=variables["params"], batch_stats=variables["batch_stats"],
-                              tx=optax.sgd(0.0))
+                              tx=optax.sgd(0.0), rng=jax.random.key_data(jax.random.key(0)))
     batch = {"image": np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype(np.float32),
              "label": np.zeros((2, 8, 8), np.int32)}
     step = jax.jit(partial(train_step, loss_fn=cross_entropy))

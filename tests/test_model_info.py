@@ -36,7 +36,7 @@ def test_model_info_lists_deep_supervision_outputs(capsys):
     (["model-info", "unet9"], "unknown model 'unet9': expected one of unet, ronneberger2015"),
     (["model-info", "pig_ct_2d", "--input-shape", "100,100,1"], "use sizes divisible by 64"),
     (["model-info", "unet", "--input-shape", "64,64"], "expected H,W,C or D,H,W,C"),
-    (["model-info", "unet", "--input-shape", "64x64x1"], "expected integers"),
+    (["model-info", "unet", "--input-shape", "64x64x1"], "expected integers such as 96,96,96,1"),
 ])
 def test_model_info_errors_name_the_problem(args, message, capsys):
     assert main(args) == 2

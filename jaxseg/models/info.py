@@ -52,3 +52,24 @@ def model_info(name: str, input_shape: Sequence[int] | None = None) -> dict[str,
         "flops_per_sample": int(flops),
         "receptive_field": receptive_field(model),
     }
+
+
+def parse_input_shape(text: str) -> tuple[int, ...]:
+    """"96,96,96,1" -> (96, 96, 96, 1); ValueError for anything else."""
+    try:
+        return tuple(int(d) for d in text.split(","))
+    except ValueError:
+        raise ValueError(f"input shape {text!r}: expected integers such as 96,96,96,1") from None
+
+
+def format_model_info(info: dict[str, Any]) -> str:
+    """`model_info()`'s facts as the lines `jaxseg model-info` prints."""
+    field = info["receptive_field"]
+    lines = [f"{info['model']} ({info['head']} head), input {tuple(info['input_shape'])}",
+             f"  parameters        {info['params']:,}",
+             f"  batch-norm stats  {info['batch_stats']:,}",
+             f"  output            {tuple(info['output_shape'])}"]
+    lines += [f"  auxiliary output  {tuple(shape)}" for shape in info["aux_output_shapes"]]
+    lines += [f"  forward FLOPs     {info['flops_per_sample']:,} per sample",
+              f"  receptive field   {field if field is not None else 'not derived'}"]
+    return "\n".join(lines)
