@@ -175,6 +175,12 @@ def test_deep_supervision_is_opt_in():
     assert set(variables["params"]) >= {"head_0", "head_1", "head_2"}
 
 
+def test_fusion_and_deep_supervision_share_their_heads():
+    model = UNet(features=(4, 8, 8, 8), fusion=True, deep_supervision=True)
+    variables = variable_shapes(model, (1, 16, 16, 1))
+    assert sorted(k for k in variables["params"] if k.startswith("head")) == ["head_0", "head_1", "head_2"]
+
+
 def test_concat_and_sum_skips_differ_only_in_the_convolutions_after_the_merge():
     shapes = {skip: variable_shapes(build_preset(f"kayalibay_{skip}"), (1, 16, 16, 16, 4))["params"]
               for skip in ("concat", "sum")}

@@ -127,7 +127,7 @@ class UNet(nn.Module):
         for level, (width, convs) in enumerate(zip(self.features, self.encoder_convs())):
             stride, first = 1, None
             if level:
-                if any(size % 2 for size in x.shape[1:-1]):
+                if any(d % 2 for d in x.shape[1:-1]):
                     raise ValueError(f"UNet input {size} reaches level {level} with an odd size "
                                      f"{x.shape[1:-1]}: use sizes divisible by {2 ** self.depth}")
                 if self.down == "maxpool":
@@ -149,9 +149,13 @@ class UNet(nn.Module):
                             name=f"decoder_{level}")(x, train)
             decoded[level] = x
 
-        def head(level: int) -> jax.Array:
-            conv = s.conv(self.num_classes, 1, rank, name=f"head_{level}")
-            return conv(decoded[level]).astype(jnp.float32)
+        heads: dict[int, jax.Array] = {}
+
+        def head(level: int) -> jax.Array:  # One 1x1 head per level, shared by fusion and deep supervision.
+            if level not in heads:
+                conv = s.conv(self.num_classes, 1, rank, name=f"head_{level}")
+                heads[level] = conv(decoded[level]).astype(jnp.float32)
+            return heads[level]
 
         if self.fusion:
             coarsest = min(2, self.depth - 1)
