@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxseg.config import load_config
+from jaxseg.losses import cross_entropy, deep_supervision_loss
 from jaxseg.models import UNet, build_model, build_preset, deep_supervision_outputs, downsampling_factor
 from jaxseg.models.blocks import center_crop
 from jaxseg.models.layers import kernel_initializer
@@ -173,6 +174,13 @@ def test_deep_supervision_is_opt_in():
     assert logits.shape == (1, 16, 16, 2)
     assert [a.shape for a in deep_supervision_outputs(updates)] == [(1, 8, 8, 2), (1, 4, 4, 2)]
     assert set(variables["params"]) >= {"head_0", "head_1", "head_2"}
+
+    def loss(variables, x, labels):  # nnU-Net's weighted loss over the full-resolution and auxiliary outputs.
+        logits, updates = model.apply(variables, x, mutable=["intermediates"])
+        return deep_supervision_loss([logits, *deep_supervision_outputs(updates)], labels, cross_entropy)
+
+    value = jax.jit(loss)(variables, x, np.zeros((1, 16, 16), np.int32))
+    assert value.shape == () and np.isfinite(float(value))
 
 
 def test_fusion_and_deep_supervision_share_their_heads():

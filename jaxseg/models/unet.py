@@ -39,7 +39,7 @@ class UNet(nn.Module):
     head: softmax | sigmoid: how losses and inference read the logits (the module returns logits).
     deep_supervision (nnU-Net): 1x1 heads on decoder levels 1..depth-1. Their float32 logits
     (1/2 resolution first) are sown, not returned: `apply(..., mutable=["intermediates"])` and
-    `deep_supervision_outputs(updates)` give them to a deep-supervision loss.
+    `deep_supervision_outputs(updates)` give them to `jaxseg.losses.deep_supervision_loss`.
     dtype: compute dtype (bfloat16 for mixed precision); param_dtype: parameter dtype.
     remat: rematerialise each level's activations in the backward pass (less memory, more compute).
     """
