@@ -102,6 +102,18 @@ def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.models.info import format_model_info, model_info, parse_input_shape
+
+    try:
+        info = model_info(args.preset, parse_input_shape(args.input_shape) if args.input_shape else None)
+    except ValueError as err:
+        print(f"jaxseg: error: model-info {args.preset}: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(info, indent=2) if args.json else format_model_info(info))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxseg", description="Medical image segmentation in JAX.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -162,6 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, "
                          "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
+
+    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset",
+                          description="Parameter and batch-norm statistics counts, output shape(s), forward FLOPs "
+                          "per sample (XLA cost analysis) and receptive field of a preset, for one input.")
+    info.add_argument("preset", metavar="PRESET", help="a preset of jaxseg.models.PRESETS, such as pig_ct_2d "
+                      "(an unknown name lists them)")
+    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the preset's reference input)")
+    info.add_argument("--json", action="store_true",
+                      help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, ...)")
+    info.set_defaults(run=_cmd_model_info)
     return parser
 
 

@@ -25,6 +25,11 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the key or file."""
 
 
+def _unset(field_type: type) -> ml_collections.FieldReference:
+    """A key of `field_type` whose None value means "not set here"."""
+    return ml_collections.FieldReference(None, field_type=field_type)
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every key jaxseg understands, with its default. Config files change values, never add keys."""
     c = ml_collections.ConfigDict()
@@ -49,13 +54,39 @@ def base_config() -> ml_collections.ConfigDict:
     c.phantom.seed = 0
 
     c.model = ml_collections.ConfigDict()
-    c.model.name = "unet"
-    c.model.features = (16, 32, 64, 128)  # Channels per resolution level; depth = len - 1.
-    c.model.convs_per_level = 2
-    c.model.norm = "batch"
-    c.model.activation = "relu"
-    c.model.num_classes = 2  # Including background.
-    c.model.in_channels = 1
+    c.model.name = "unet"  # A preset of jaxseg.models.PRESETS; the network keys below that are set override it.
+    c.model.num_classes = 2  # Output channels: classes including background (softmax head), labels (sigmoid).
+    c.model.in_channels = 1  # Image channels (plus one for a prior mask).
+    # Network keys: None keeps the preset's value. Their meaning: jaxseg.models.UNet.
+    c.model.features = _unset(tuple)  # Channels per level (depth = len - 1), or derived from the next four:
+    c.model.base_features = _unset(int)  # features = min(max_features, base_features * growth^level)
+    c.model.growth = _unset(float)
+    c.model.depth = _unset(int)
+    c.model.max_features = _unset(int)
+    c.model.convs_per_level = _unset(object)  # One count, or one per encoder level.
+    c.model.decoder_convs_per_level = _unset(int)
+    c.model.block = _unset(str)  # plain | residual | inblock_residual
+    c.model.norm = _unset(str)  # batch | instance | group | none
+    c.model.bn_momentum = _unset(float)
+    c.model.activation = _unset(str)  # relu | leaky_relu | prelu
+    c.model.down = _unset(str)  # maxpool | strided_conv
+    c.model.strided_features = _unset(tuple)
+    c.model.up = _unset(str)  # transposed | nearest | linear
+    c.model.up_kernel = _unset(int)  # 2 | 3
+    c.model.up_halving = _unset(bool)
+    c.model.up_norm_act = _unset(bool)
+    c.model.decoder_features = _unset(tuple)
+    c.model.skip = _unset(str)  # concat | sum | none
+    c.model.padding = _unset(str)  # same | valid
+    c.model.dilation = _unset(int)
+    c.model.dropout = _unset(float)
+    c.model.head = _unset(str)  # softmax | sigmoid
+    c.model.fusion = _unset(bool)
+    c.model.deep_supervision = _unset(bool)
+    c.model.use_bias = _unset(bool)
+    c.model.kernel_init = _unset(str)  # lecun | xavier | normal | he
+    c.model.dtype = _unset(str)  # Compute dtype: float32 | bfloat16 (parameters stay float32).
+    c.model.remat = _unset(bool)
 
     c.loss = ml_collections.ConfigDict()
     c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice | jaccard | focal
@@ -135,13 +166,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "phantom.num_cases": _positive,
     "phantom.shape": lambda v: len(v) == 3 and all(s >= 16 for s in v),
     "phantom.spacing_mm": lambda v: len(v) == 3 and all(s > 0 for s in v),
-    "model.name": _one_of("unet"),
-    "model.features": lambda v: len(v) >= 1 and all(f > 0 for f in v),
-    "model.convs_per_level": _positive,
-    "model.norm": _one_of("batch", "instance", "group", "none"),
-    "model.activation": _one_of("relu", "leaky_relu", "prelu"),
-    "model.num_classes": lambda v: v >= 2,
+    "model.num_classes": _positive,
     "model.in_channels": _positive,
+    "model.features": lambda v: v is None or (len(v) >= 2 and all(f > 0 for f in v)),
     "loss.name": _one_of("dice_ce", "cross_entropy", "dice", "jaccard", "focal"),
     "loss.dice_weight": _non_negative,
     "loss.ce_weight": _non_negative,
@@ -175,8 +202,7 @@ _RULES: dict[str, Callable[[Any], bool]] = {
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
     "phantom.spacing_mm": "three positive spacings in mm",
-    "model.features": "a non-empty list of positive channel counts",
-    "model.num_classes": ">= 2 (background included)",
+    "model.features": "at least two positive channel counts",
     "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
@@ -219,12 +245,32 @@ def validate(config: ml_collections.ConfigDict) -> None:
         )
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
+    _validate_model(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(
             f"config key 'train.val_every' = {config.train.val_every} must be a multiple of "
             f"'train.log_every' = {config.train.log_every}"
         )
+
+
+def _validate_model(config: ml_collections.ConfigDict) -> None:
+    """The model section names a network whose options fit together, and one the training can use."""
+    from jaxseg.models import build_model  # The option lists live with the networks; imports JAX.
+
+    try:
+        model = build_model(config.model)
+        if hasattr(model, "check"):
+            model.check()
+    except ValueError as err:
+        raise ConfigError(f"config section 'model' (model.name = {config.model.name!r}): {err}") from None
+    if model.head != "softmax":  # Every loss of loss.name reads logits with a softmax.
+        raise ConfigError(f"config key 'model.head' = {model.head!r} does not fit 'loss.name' = "
+                          f"{config.loss.name!r}, a softmax loss")
+    if getattr(model, "padding", "same") != "same":
+        raise ConfigError("config key 'model.padding' = 'valid': training needs same padding (labels are not cropped)")
+    if config.model.num_classes < 2 and model.head == "softmax":
+        raise ConfigError("config key 'model.num_classes' must be >= 2 (background included) for a softmax head")
 
 
 def _parse_value(text: str) -> Any:
@@ -256,28 +302,33 @@ def set_value(config: ml_collections.ConfigDict, key: str, value: Any, from_text
     if not isinstance(node, ml_collections.ConfigDict) or leaf not in node:
         raise ConfigError(f"unknown config key '{key}'")
     current = node[leaf]
-    shown = value
     if isinstance(current, ml_collections.ConfigDict):
         raise ConfigError(f"config key '{key}' is a section; set one of its keys instead")
-    if from_text and not isinstance(current, str):
+    kind = node.get_type(leaf)  # The declared type, also for keys that are None (unset).
+    shown = value
+    if from_text and not issubclass(kind, str):
         value = _parse_value(value)
-    if isinstance(current, bool):
+    if value is None:
+        pass  # Unsets a network key (JSON null, or None on the command line).
+    elif issubclass(kind, bool):
         if isinstance(value, str) and value.lower() in ("true", "false"):
             value = value.lower() == "true"
         if not isinstance(value, bool):
             raise ConfigError(f"config key '{key}' expects true or false, got '{shown}'")
-    elif isinstance(current, tuple):
+    elif issubclass(kind, tuple):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = (value,)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{key}' expects a list such as {current!r}, got '{shown}'")
+            raise ConfigError(f"config key '{key}' expects a list such as {current or (1, 2)!r}, got '{shown}'")
         value = tuple(value)
-    elif isinstance(current, (int, float)) and isinstance(value, bool):
-        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{shown}'")
+    elif isinstance(value, list):
+        value = tuple(value)  # A key of any type (object) holding a list, as JSON gives it back.
+    elif issubclass(kind, (int, float)) and isinstance(value, bool):
+        raise ConfigError(f"config key '{key}' expects {kind.__name__}, got '{shown}'")
     try:
         node[leaf] = value
     except TypeError:
-        raise ConfigError(f"config key '{key}' expects {type(current).__name__}, got '{shown}'") from None
+        raise ConfigError(f"config key '{key}' expects {kind.__name__}, got '{shown}'") from None
 
 
 def find_config(name_or_path: str) -> Path:

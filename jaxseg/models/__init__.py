@@ -1,29 +1,27 @@
-"""Pure Flax modules (channels last). `build_model(config.model)` makes the configured network."""
+"""Pure Flax modules (channels last, 2D or 3D by the input's rank).
 
-from __future__ import annotations
+`build_model(config.model)` makes the configured network; `build_preset(name, **options)` one of the
+named option sets in `PRESETS`. Every network returns float32 logits; its `head` attribute says
+whether losses and inference read them with a softmax over classes or a sigmoid per channel.
+"""
 
-import flax.linen as nn
-import ml_collections
+from jaxseg.models.baselines import Ciresan2012, ToyFCN
+from jaxseg.models.build import build_model, build_preset, downsampling_factor
+from jaxseg.models.fpn import FPNSegmenter
+from jaxseg.models.presets import PRESETS, level_widths
+from jaxseg.models.receptive_field import receptive_field
+from jaxseg.models.unet import UNet, deep_supervision_outputs
 
-from jaxseg.models.unet import UNet
-
-
-def build_model(model_config: ml_collections.ConfigDict) -> nn.Module:
-    """The network described by a config's `model` section."""
-    if model_config.name == "unet":
-        return UNet(
-            features=tuple(model_config.features),
-            num_classes=model_config.num_classes,
-            convs_per_level=model_config.convs_per_level,
-            norm=model_config.norm,
-            activation=model_config.activation,
-        )
-    raise ValueError(f"unknown model '{model_config.name}'")
-
-
-def downsampling_factor(model_config: ml_collections.ConfigDict) -> int:
-    """Every spatial input size must be a multiple of this."""
-    return 2 ** (len(model_config.features) - 1)
-
-
-__all__ = ["UNet", "build_model", "downsampling_factor"]
+__all__ = [
+    "PRESETS",
+    "Ciresan2012",
+    "FPNSegmenter",
+    "ToyFCN",
+    "UNet",
+    "build_model",
+    "build_preset",
+    "deep_supervision_outputs",
+    "downsampling_factor",
+    "level_widths",
+    "receptive_field",
+]

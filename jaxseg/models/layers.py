@@ -1,37 +1,126 @@
-"""Building blocks shared by jaxseg's networks: normalisation and activation by name."""
+"""Layers chosen by name, shared by jaxseg's networks: activations, normalisations, initialisers, convolutions.
+
+Every network option that names a layer ("prelu", "instance", "he", "same", ...) is resolved here, so
+the U-Net family, the FPN and the baselines spell them the same way. Arrays are channels last.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+ACTIVATIONS = ("relu", "leaky_relu", "prelu")
+NORMS = ("batch", "instance", "group", "none")
+INITIALIZERS = ("lecun", "xavier", "normal", "he")
+PADDINGS = ("same", "valid")
+
+
+class PReLU(nn.Module):
+    """max(0, x) + a * min(0, x) with a learned slope `a` per channel (He et al. 2015; init 0.25)."""
+
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        slope = self.param("negative_slope", nn.initializers.constant(0.25), (x.shape[-1],), self.param_dtype)
+        return jnp.where(x >= 0, x, slope.astype(x.dtype) * x)
+
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """An activation function by name: relu | leaky_relu (slope 0.01, as nnU-Net) | prelu (learned)."""
+    """relu | leaky_relu (slope 0.01, as nnU-Net) | prelu (learned slope per channel)."""
     if name == "relu":
         return nn.relu
     if name == "leaky_relu":
         return lambda x: nn.leaky_relu(x, negative_slope=0.01)
     if name == "prelu":
-        return nn.PReLU()
-    raise ValueError(f"unknown activation '{name}'")
+        return PReLU()
+    raise ValueError(f"unknown activation '{name}': expected one of {', '.join(ACTIVATIONS)}")
 
 
-def normalization(name: str, train: bool, dtype: jnp.dtype) -> Callable[[jax.Array], jax.Array]:
-    """A normalisation layer by name: batch | instance | group (8 groups) | none.
+def normalization(name: str, train: bool, momentum: float, dtype: Any) -> Callable[[jax.Array], jax.Array]:
+    """batch | instance | group (8 groups) | none.
 
-    Batch norm uses running statistics when `train` is False; its statistics live in the
-    `batch_stats` collection and are averaged over the data axis by the train step's sharding.
+    Batch norm keeps running statistics in the `batch_stats` collection, updated as
+    `momentum * running + (1 - momentum) * batch` in training and used when `train` is False.
     """
     if name == "batch":
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype)
+        return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5, dtype=dtype)
     if name == "instance":
         return nn.InstanceNorm(epsilon=1e-5, dtype=dtype)
     if name == "group":
         return nn.GroupNorm(num_groups=8, epsilon=1e-5, dtype=dtype)
     if name == "none":
         return lambda x: x
-    raise ValueError(f"unknown normalization '{name}'")
+    raise ValueError(f"unknown normalization '{name}': expected one of {', '.join(NORMS)}")
+
+
+def kernel_initializer(name: str) -> nn.initializers.Initializer:
+    """lecun (Flax's default, normal) | xavier (Glorot uniform) | normal (N(0, 0.01), seed 001) | he (normal)."""
+    if name == "lecun":
+        return nn.initializers.lecun_normal()
+    if name == "xavier":
+        return nn.initializers.xavier_uniform()
+    if name == "normal":
+        return nn.initializers.normal(stddev=0.01)
+    if name == "he":
+        return nn.initializers.he_normal()
+    raise ValueError(f"unknown initializer '{name}': expected one of {', '.join(INITIALIZERS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSettings:
+    """How every convolution of a network is made: padding, bias, initialiser, norm, activation, dtypes.
+
+    use_bias: True or False for every convolution; None gives a bias exactly to the convolutions that
+    no normalisation follows (a bias before a normalisation is cancelled by it).
+    """
+
+    norm: str = "batch"
+    bn_momentum: float = 0.9
+    activation: str = "relu"
+    padding: str = "same"
+    use_bias: bool | None = None
+    kernel_init: str = "lecun"
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    def conv(self, features: int, kernel: int, rank: int, *, stride: int = 1, dilation: int = 1,
+             normalized: bool = False, name: str | None = None) -> nn.Conv:
+        """A `kernel`^rank convolution. With "same" padding odd kernels are padded symmetrically, so a
+        stride-2 convolution samples the grid of seed 001 (input voxels 0, 2, 4, ...); Flax's "SAME"
+        would pad (0, 1) and shift it."""
+        if self.padding == "valid":
+            padding: Any = "VALID"
+        elif kernel % 2:
+            padding = [(dilation * (kernel - 1) // 2,) * 2] * rank
+        else:
+            padding = "SAME"
+        return nn.Conv(features, (kernel,) * rank, strides=(stride,) * rank, padding=padding,
+                       kernel_dilation=(dilation,) * rank, use_bias=self.bias(normalized),
+                       kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
+                       param_dtype=self.param_dtype, name=name)
+
+    def conv_transpose(self, features: int, kernel: int, rank: int, *, normalized: bool = False) -> nn.ConvTranspose:
+        """A stride-2 transposed convolution that exactly doubles every spatial size."""
+        return nn.ConvTranspose(features, (kernel,) * rank, strides=(2,) * rank,
+                                padding="VALID" if kernel == 2 else "SAME", use_bias=self.bias(normalized),
+                                kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
+                                param_dtype=self.param_dtype)
+
+    def bias(self, normalized: bool) -> bool:
+        return (self.norm == "none" or not normalized) if self.use_bias is None else self.use_bias
+
+    def norm_act(self, x: jax.Array, train: bool) -> jax.Array:
+        """Normalisation then activation, the order of every seed."""
+        x = normalization(self.norm, train, self.bn_momentum, self.dtype)(x)
+        return activation(self.activation)(x)
+
+
+def resize(x: jax.Array, spatial_shape: tuple[int, ...], method: str) -> jax.Array:
+    """(N, *S, C) -> (N, *spatial_shape, C) by "nearest" or "linear" (bi/trilinear, half-pixel centres)."""
+    return jax.image.resize(x, (x.shape[0], *spatial_shape, x.shape[-1]), method=method)
