@@ -35,7 +35,7 @@ def evaluate_run(workdir: str | Path, split: str = "test", out: str | Path | Non
     if not splits[split]:
         raise ValueError(f"split '{split}' of {index.root} has no cases")
     per_case, overlays = [], []
-    for case in tqdm(load_cases(splits[split], config), desc=f"evaluate {split}", disable=not progress):
+    for case in tqdm(load_cases(splits[split], config, index), desc=f"evaluate {split}", disable=not progress):
         axis = case.image.plane_axis(config.data.plane)
         prediction, _ = segment_case(state, case.image.array, axis, config, mesh)
         per_case.append({
