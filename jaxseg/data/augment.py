@@ -14,6 +14,7 @@ All randomness comes from the generator passed in: one per sample, from the pipe
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import ml_collections
 import numpy as np
@@ -58,6 +59,27 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def _interpolation_matrix(size: int, coarse: int) -> np.ndarray:
+    """(size, coarse) weights of linear interpolation from `coarse` to `size` samples over one extent."""
+    position = np.clip((np.arange(size) + 0.5) * coarse / size - 0.5, 0, coarse - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, coarse - 1)
+    weights = np.zeros((size, coarse), np.float32)
+    np.add.at(weights, (np.arange(size), low), 1 - position + low)
+    np.add.at(weights, (np.arange(size), high), position - low)
+    return weights
+
+
+def _upsample(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A coarse 2D or 3D field linearly interpolated to `shape`, one axis at a time (three small
+    matrix products instead of a per-voxel interpolation)."""
+    weights = [_interpolation_matrix(s, c) for s, c in zip(shape, field.shape)]
+    out = field.astype(np.float32) @ weights[-1].T
+    if field.ndim == 3:
+        out = np.matmul(weights[1], out)
+    return (weights[0] @ out.reshape(out.shape[0], -1)).reshape(shape)
+
+
 def smooth_displacement(rng: np.random.Generator, shape: tuple[int, ...], sigma: float, alpha: float) -> np.ndarray:
     """(n, *shape) float32 displacement in voxels: smooth over about `sigma` voxels, std `alpha`.
 
@@ -67,8 +89,7 @@ def smooth_displacement(rng: np.random.Generator, shape: tuple[int, ...], sigma:
     coarse = tuple(max(2, int(np.ceil(2 * s / sigma)) + 1) for s in shape)
     fields = []
     for _ in shape:
-        field = ndimage.gaussian_filter(rng.standard_normal(coarse), 1.0, mode="nearest")
-        field = ndimage.zoom(field, [s / c for s, c in zip(shape, coarse)], order=1, mode="nearest", grid_mode=True)
+        field = _upsample(ndimage.gaussian_filter(rng.standard_normal(coarse), 1.0, mode="nearest"), shape)
         fields.append(alpha * field / (field.std() + 1e-12))
     return np.stack(fields).astype(np.float32)
 
@@ -87,35 +108,94 @@ def crop_padded(source: np.ndarray, origin: np.ndarray, shape: tuple[int, ...], 
     return out
 
 
-def resample_at(source: np.ndarray, coords: np.ndarray, order: int, fill) -> np.ndarray:
-    """source (*S, [C]) sampled at coords (n, *out): reads only the region the coordinates cover."""
-    n = coords.shape[0]
-    flat = coords.reshape(n, -1)
-    low = np.clip(np.floor(flat.min(axis=1)).astype(int) - 1, 0, source.shape[:n])
-    high = np.clip(np.ceil(flat.max(axis=1)).astype(int) + 2, 0, source.shape[:n])
+class AffineMap:
+    """Output index o -> source position matrix @ o + offset (no coordinate arrays needed)."""
+
+    def __init__(self, matrix: np.ndarray, offset: np.ndarray, out_shape: tuple[int, ...]):
+        self.matrix, self.offset, self.out_shape = matrix, offset, tuple(out_shape)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        corners = np.array(list(itertools.product(*[(0, s - 1) for s in self.out_shape]))).T
+        positions = self.matrix @ corners + self.offset[:, None]
+        return positions.min(axis=1), positions.max(axis=1)
+
+    def dense(self) -> DenseMap:
+        """The same map as coordinate arrays (n, *out), built by broadcasting (no n x N product)."""
+        n = len(self.out_shape)
+        axes = [np.arange(s, dtype=np.float32).reshape([-1 if a == j else 1 for a in range(n)])
+                for j, s in enumerate(self.out_shape)]
+        coords = np.empty((n, *self.out_shape), np.float32)
+        for i in range(n):
+            coords[i] = sum(np.float32(self.matrix[i, j]) * axes[j] for j in range(n)) + np.float32(self.offset[i])
+        return DenseMap(coords)
+
+    def sample(self, region: np.ndarray, low: np.ndarray, order: int, fill: float, dtype) -> np.ndarray:
+        if order == 0:
+            return self.dense().sample(region, low, order, fill, dtype)
+        return ndimage.affine_transform(region, self.matrix, self.offset - low, output_shape=self.out_shape,
+                                        order=order, mode="constant", cval=fill, output=dtype)
+
+
+class DenseMap:
+    """Output index o -> source position coords[:, o] (for elastic deformation)."""
+
+    def __init__(self, coords: np.ndarray):
+        self.coords = coords
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        flat = self.coords.reshape(len(self.coords), -1)
+        return flat.min(axis=1), flat.max(axis=1)
+
+    def sample(self, region: np.ndarray, low: np.ndarray, order: int, fill: float, dtype) -> np.ndarray:
+        shifted = self.coords - low.astype(np.float32).reshape(-1, *[1] * (self.coords.ndim - 1))
+        if order == 0:
+            return _nearest(region, shifted, fill, dtype)
+        return ndimage.map_coordinates(region, shifted, order=order, mode="constant", cval=fill, output=dtype)
+
+
+def _nearest(region: np.ndarray, coords: np.ndarray, fill: float, dtype) -> np.ndarray:
+    """Nearest-neighbour lookup by rounding and gathering: about twice as fast as ndimage's order 0."""
+    index = np.rint(coords).astype(np.intp)
+    shape = np.array(region.shape).reshape(-1, *[1] * (coords.ndim - 1))
+    inside = np.all((index >= 0) & (index < shape), axis=0)
+    np.clip(index, 0, shape - 1, out=index)
+    out = np.ascontiguousarray(region).ravel()[np.ravel_multi_index(tuple(index), region.shape)].astype(dtype)
+    out[~inside] = fill
+    return out
+
+
+def resample_at(source: np.ndarray, mapping: AffineMap | DenseMap, order: int, fill) -> np.ndarray:
+    """source (*S, [C]) sampled where `mapping` sends each output voxel: (*out, [C]).
+
+    Only the source region the mapping covers is read (a memory-mapped volume stays on disk);
+    positions outside the source take `fill` (one value, or one per channel).
+    """
+    n = len(mapping.out_shape) if isinstance(mapping, AffineMap) else mapping.coords.shape[0]
+    out_shape = mapping.out_shape if isinstance(mapping, AffineMap) else mapping.coords.shape[1:]
+    lowest, highest = mapping.bounds()
+    low = np.clip(np.floor(lowest).astype(int) - 1, 0, source.shape[:n])
+    high = np.clip(np.ceil(highest).astype(int) + 2, 0, source.shape[:n])
     extra = source.shape[n:]
-    fills = np.broadcast_to(np.asarray(fill, np.float64), extra) if extra else np.asarray(fill, np.float64)
+    fills = np.broadcast_to(np.asarray(fill, np.float64), extra)
     if np.any(high <= low):
-        out = np.empty((*coords.shape[1:], *extra), source.dtype)
+        out = np.empty((*out_shape, *extra), source.dtype)
         out[...] = fills
         return out
     region = np.asarray(source[tuple(slice(a, b) for a, b in zip(low, high))])
-    shifted = coords - low.reshape(n, *[1] * (coords.ndim - 1))
     if not extra:
-        return ndimage.map_coordinates(region, shifted, order=order, mode="constant", cval=float(fill),
-                                       output=source.dtype)
-    channels = [ndimage.map_coordinates(region[..., c], shifted, order=order, mode="constant", cval=float(fills[c]),
-                                        output=source.dtype) for c in range(extra[0])]
-    return np.stack(channels, axis=-1)
+        return mapping.sample(region, low, order, float(fill), source.dtype)
+    return np.stack([mapping.sample(region[..., c], low, order, float(fills[c]), source.dtype)
+                     for c in range(extra[0])], axis=-1)
 
 
-def _resample_label(label: np.ndarray, coords: np.ndarray, onehot: bool) -> np.ndarray:
+def _resample_label(label: np.ndarray, mapping: AffineMap | DenseMap, onehot: bool) -> np.ndarray:
+    nearest = resample_at(label, mapping, 0, 0)
     if not onehot:
-        return resample_at(label, coords, 0, 0)
-    best = np.full(coords.shape[1:], -1.0, np.float32)
-    out = np.zeros(coords.shape[1:], label.dtype)
-    for value in np.unique(resample_at(label, coords, 0, 0)):
-        score = resample_at((label == value).astype(np.float32), coords, 1, float(value == 0))
+        return nearest
+    best = np.full(nearest.shape, -1.0, np.float32)
+    out = np.zeros(nearest.shape, label.dtype)
+    for value in np.unique(nearest):
+        score = resample_at((label == value).astype(np.float32), mapping, 1, float(value == 0))
         better = score > best
         best[better], out[better] = score[better], value
     return out
@@ -136,13 +216,13 @@ def warp(image: np.ndarray, labels: list[np.ndarray], origin: np.ndarray, out_sh
         matrix = matrix / rng.uniform(*aug.scale_range)
     elastic = rng.random() < aug.elastic_p
     if elastic or not np.allclose(matrix, np.eye(n)):
-        centre = np.asarray(origin, float) + (np.asarray(out_shape) - 1) / 2
-        grid = np.indices(out_shape, dtype=np.float32).reshape(n, -1) - ((np.asarray(out_shape) - 1) / 2)[:, None]
-        coords = (matrix @ grid + centre[:, None]).reshape(n, *out_shape)
+        half = (np.asarray(out_shape) - 1) / 2
+        mapping = AffineMap(matrix, np.asarray(origin, float) + half - matrix @ half, out_shape)
         if elastic:
-            coords = coords + smooth_displacement(rng, out_shape, aug.elastic_sigma, aug.elastic_alpha)
-        image = resample_at(image, coords, 1, image_fill)
-        labels = [_resample_label(label, coords, aug.label_interpolation == "onehot") for label in labels]
+            mapping = mapping.dense()
+            mapping.coords += smooth_displacement(rng, out_shape, aug.elastic_sigma, aug.elastic_alpha)
+        image = resample_at(image, mapping, 1, image_fill)
+        labels = [_resample_label(label, mapping, aug.label_interpolation == "onehot") for label in labels]
     else:
         image = crop_padded(image, origin, out_shape, image_fill)
         labels = [crop_padded(label, origin, out_shape, 0) for label in labels]
@@ -170,9 +250,6 @@ def _flip_and_turn(image: np.ndarray, labels: list[np.ndarray], out_shape: tuple
 
 def turn_about_centre(mask: np.ndarray, angle_deg: float, scale: float) -> np.ndarray:
     """A 2D mask rotated by `angle_deg` and scaled by `scale` about the array's centre (nearest neighbour)."""
-    shape = mask.shape
     matrix = rotation_matrix(np.deg2rad([angle_deg])) / scale
-    centre = (np.asarray(shape) - 1) / 2
-    grid = np.indices(shape, dtype=np.float32).reshape(2, -1) - centre[:, None]
-    coords = (matrix @ grid + centre[:, None]).reshape(2, *shape)
-    return ndimage.map_coordinates(mask, coords, order=0, mode="constant", cval=0, output=mask.dtype)
+    half = (np.asarray(mask.shape) - 1) / 2
+    return AffineMap(matrix, half - matrix @ half, mask.shape).sample(mask, np.zeros(2, int), 0, 0, mask.dtype)

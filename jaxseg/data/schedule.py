@@ -20,6 +20,10 @@ import grain
 import numpy as np
 from absl import flags
 
+# Threads assembling batches per process (numpy and scipy release the GIL for much of the work)
+# and batches buffered ahead of the consumer.
+_THREADS, _BUFFER = 2, 4
+
 # Domain tags keep the seed sequences of the schedule and of the samples apart.
 _SCHEDULE, _SAMPLE = 0, 1
 
@@ -101,7 +105,9 @@ def batch_iterator(sampler: Sampler, batch_size: int, seed: int, workers: int = 
     """
     schedule = GlobalBatches(sampler.buckets, batch_size, seed)
     dataset = grain.MapDataset.source(schedule).map(HostBatch(sampler, batch_size, seed, shard_index, shard_count))
-    iterable = dataset.to_iter_dataset()
+    # A few batches in flight per process: grain's default buffer (500 elements, here batches) would
+    # hold gigabytes of 512^2 or 96^3 batches in every worker.
+    iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=_THREADS, prefetch_buffer_size=_BUFFER))
     if workers > 0:
         # grain reads absl flags in its workers; programs that do not run absl.app have not parsed them.
         if not flags.FLAGS.is_parsed():
