@@ -10,6 +10,7 @@ import ml_collections
 
 from jaxseg.data.datasets import open_dataset
 from jaxseg.data.pipeline import training_data
+from jaxseg.data.schedule import PREFETCH_BATCHES
 from jaxseg.models import downsampling_factor
 from jaxseg.train.build import build_state
 from jaxseg.train.mesh import global_batch, make_mesh
@@ -28,16 +29,18 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
     """Samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`)
     next to the samples/s of the configured model's train step on this machine's devices.
 
-    The pipeline is timed over `batches` batches after two warm-up batches (worker start-up and
-    page cache excluded), the train step over `steps` steps after compilation, on one batch already
+    The pipeline is timed over `batches` batches after warm-up batches that empty the prefetch
+    buffers (worker start-up and buffered batches excluded), the train step over `steps` steps after compilation, on one batch already
     on the devices. ratio > 1: the pipeline delivers faster than the step consumes.
     """
     index, splits = open_dataset(config, workdir)
     data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
     iterator = data.batches(config.data.batch_size, seed=config.seed, workers=config.data.workers)
     first = next(iterator)
-    next(iterator)
+    # Drain what the workers and threads buffered while starting, so that the timing sees production.
+    _timed(lambda: next(iterator), (config.data.workers + 1) * (PREFETCH_BATCHES + 1))
     pipeline_s = _timed(lambda: next(iterator), batches)
+    iterator.close()
     batch_mb = sum(v.nbytes for v in first.values()) / 1e6
 
     mesh = make_mesh(config.mesh.data)
@@ -59,7 +62,7 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
         "sample_shape": list(first["image"].shape[1:]),
         "batch_size": config.data.batch_size,
         "workers": config.data.workers,
-        "batch_mb": round(batch_mb, 3),
+        "batch_mb": batch_mb,
         "data_samples_per_s": round(data_rate, 2),
         "data_mb_per_s": round(data_rate / config.data.batch_size * batch_mb, 2),
         "train_samples_per_s": round(train_rate, 2),

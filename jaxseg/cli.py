@@ -56,10 +56,9 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(args.config, overrides)
-    from jaxseg.data.datasets import open_dataset, prepare_dataset
+    from jaxseg.data.datasets import prepare_all
 
-    index, _ = open_dataset(config, args.workdir or ".")
-    summary = prepare_dataset(config, args.workdir, index, progress=True).to_json()
+    summary = prepare_all(config, args.workdir, progress=True).to_json()
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0

@@ -54,3 +54,19 @@ def config_for(root: Path, cache: Path, num_classes: int = 2, **overrides):
               "data.num_test": 0, "model.num_classes": num_classes, **overrides}
     return load_config("demo", [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}"
                                 for k, v in values.items()])
+
+
+TOTALSEG = SHARED / "totalseg_example_ct"
+
+
+def totalseg_ct(root: Path) -> Path:
+    """The real TotalSegmentator abdominal CT (3 mm) and its 117-class label map, Decathlon layout."""
+    need(TOTALSEG)
+    names = json.loads((TOTALSEG / "labels.json").read_text())["label_map_total_v2"]
+    for sub, source in (("imagesTr", "example_ct_sm.nii.gz"), ("labelsTr", "example_seg.nii.gz")):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        os.symlink(TOTALSEG / source, root / sub / "s0001.nii.gz")
+    (root / "dataset.json").write_text(json.dumps({
+        "modality": {"0": "CT"}, "labels": {"0": "background", **names},
+        "training": [{"image": "./imagesTr/s0001.nii.gz", "label": "./labelsTr/s0001.nii.gz"}]}))
+    return root

@@ -17,7 +17,7 @@ from jaxseg.data.prepare import open_prepared
 from jaxseg.data.schedule import batch_iterator
 from jaxseg.data.slices import SliceSampler
 from jaxseg.io import Volume, write_nifti
-from tests.data_samples import config_for, msd_spleen
+from tests.data_samples import config_for, msd_spleen, totalseg_ct
 
 
 def _prepared(root, cache, num_classes, **overrides):
@@ -231,3 +231,27 @@ def test_grain_workers_give_the_same_batches_and_report_errors(phantoms):
     failing = batch_iterator(_Failing(phantoms, "axial", 8), 4, seed=2, workers=1)
     with pytest.raises(OSError, match="damaged slice 5"):
         _take(failing, 50)
+
+
+def test_seed_004_pairs_on_the_real_multi_organ_ct(tmp_path):
+    """Seed 004's training input: axial pairs of spleen, kidney, liver, pancreas; HU clipped to +-1024, /500."""
+    root = totalseg_ct(tmp_path / "d")
+    organs = (1, 3, 5, 7)  # spleen, left kidney, liver, pancreas
+    config = config_for(root, tmp_path / "cache", 2, **{
+        "data.sampler": "pairs", "model.in_channels": 2, "data.clip_hu": (-1024, 1024), "data.ct_divisor": 500,
+        "sampling.pair_classes": organs, "augment.prior_rotate_deg": 1.0, "augment.prior_scale": 0.1,
+        "augment.flip_p": 0.5, "augment.rotate_p": 1.0, "augment.scale_p": 1.0, "augment.scale_range": (0.8, 1.2),
+        "data.batch_size": 4})
+    index = read_msd_index(root)
+    data = training_data(config, None, index, index.cases, 16)
+    (case,) = data.cases
+    present = {v: int((case.label == v).any(axis=(0, 1)).sum()) for v in organs}
+    assert all(present.values()) and len(data.sampler.elements) == sum(present.values())
+    assert data.sample_shape == (128, 112)
+    batch = next(data.batches(4, seed=0))
+    assert batch["image"].shape == (4, 128, 112, 2) and batch["label"].shape == (4, 128, 112)
+    image, prior, target = batch["image"][..., 0], batch["image"][..., 1], batch["label"]
+    assert image.min() >= -2.048 and image.max() <= 2.048
+    assert set(np.unique(prior)) <= {0.0, 1.0} and set(np.unique(target)) <= {0, 1}
+    overlap = [(p * t).sum() / max(p.sum(), t.sum()) for p, t in zip(prior, target) if t.any()]
+    assert np.mean(overlap) > 0.5  # the prior is a nearby slice's mask of the same organ

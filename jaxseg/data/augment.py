@@ -5,7 +5,7 @@ The transform maps each output voxel o to a source position
 where M = rotation / scale and d is an optional smooth elastic displacement, followed by exact
 flips and 90-degree rotations of the output. The image is interpolated linearly, label maps by
 nearest neighbour or per class (linear interpolation of one-hot masks, then the most likely class),
-so a label map that equals the image stays equal to it under nearest neighbour. Only the source
+all at the same source positions, so image and labels stay aligned. Only the source
 region the output needs is read, which keeps memory-mapped volumes cheap; without rotation,
 scaling or elastic deformation the output is a plain (padded) crop.
 All randomness comes from the generator passed in: one per sample, from the pipeline's seed.
@@ -38,11 +38,13 @@ class SpatialAugmentation:
 
     @classmethod
     def from_config(cls, augment: ml_collections.ConfigDict) -> SpatialAugmentation:
-        return cls(**{f.name: _plain(augment[f.name]) for f in dataclasses.fields(cls)})
+        return settings_from(cls, augment)
 
 
-def _plain(value):
-    return tuple(value) if isinstance(value, (list, tuple)) else value
+def settings_from(cls, section: ml_collections.ConfigDict):
+    """A settings dataclass filled from the config keys of the same names (lists become tuples)."""
+    values = {f.name: section[f.name] for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in values.items()})
 
 
 def rotation_matrix(angles: np.ndarray) -> np.ndarray:

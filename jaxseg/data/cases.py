@@ -8,6 +8,7 @@ import numpy as np
 
 from jaxseg.data.msd import Case
 from jaxseg.io import ReadError, Volume, read_nifti
+from jaxseg.io.nifti import is_nifti
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +24,13 @@ class LoadedCase:
     label: Volume
 
 
+def read_volume(path) -> Volume:
+    """One image or label file as a Volume: the one place where the data pipeline picks a reader."""
+    if not is_nifti(path):
+        raise ReadError(path, "unsupported file type: the data pipeline reads NIfTI volumes (.nii, .nii.gz)")
+    return read_nifti(path)
+
+
 def _same_grid(volume: Volume, reference: Volume, path) -> None:
     if volume.shape != reference.shape:
         raise ReadError(path, f"shape {volume.shape} differs from the image's {reference.shape}")
@@ -32,7 +40,7 @@ def _same_grid(volume: Volume, reference: Volume, path) -> None:
 
 def _read_image(case: Case) -> Volume:
     """(I, J, K, C) float32: one file per channel, or one 4D file holding every channel."""
-    volumes = [read_nifti(path) for path in case.images]
+    volumes = [read_volume(path) for path in case.images]
     for path, volume in zip(case.images, volumes):
         if len(case.images) > 1 and volume.array.ndim != 3:
             raise ReadError(path, f"expected one 3D channel, got shape {volume.array.shape}")
@@ -54,7 +62,7 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     image = _read_image(case)
     if image.array.shape[-1] != num_channels:
         raise ReadError(case.images[0], f"has {image.array.shape[-1]} channels, the dataset declares {num_channels}")
-    label = read_nifti(case.label)
+    label = read_volume(case.label)
     if label.array.ndim != 3:
         raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
     _same_grid(label, image, case.label)

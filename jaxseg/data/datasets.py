@@ -35,7 +35,10 @@ def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path
 def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[DatasetIndex, dict[str, tuple[Case, ...]]]:
     """The dataset index and its train/val/test split; checks it against the config."""
     index = read_msd_index(dataset_root(config, workdir))
-    if index.num_classes != config.model.num_classes:
+    if config.data.sampler == "pairs" and config.model.num_classes != 2:
+        raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be 2 for "
+                          "'data.sampler' = pairs: each sample segments one object")
+    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:
         raise ConfigError(
             f"config key 'model.num_classes' = {config.model.num_classes} but {index.root}/dataset.json "
             f"defines {index.num_classes} labels {index.labels}"
@@ -60,6 +63,14 @@ def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | Non
     folder = cache_folder(config, workdir, index, settings)
     return prepare_cases(index.cases if cases is None else cases, folder, settings, len(index.channels),
                          config.prepare.on_error, progress)
+
+
+def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
+    """`jaxseg prepare`: every case of the config's dataset into its cache (data.cache_dir, else WORKDIR/prepared)."""
+    if workdir is None and not config.data.cache_dir:
+        raise ConfigError("config key 'data.cache_dir' is empty and no work folder was given: set one of them")
+    index, _ = open_dataset(config, workdir)
+    return prepare_dataset(config, workdir, index, progress=progress)
 
 
 def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:

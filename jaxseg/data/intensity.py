@@ -12,6 +12,8 @@ import ml_collections
 import numpy as np
 from scipy import ndimage
 
+from jaxseg.data.augment import settings_from
+
 
 @dataclasses.dataclass(frozen=True)
 class IntensityAugmentation:
@@ -30,13 +32,13 @@ class IntensityAugmentation:
 
     @classmethod
     def from_config(cls, augment: ml_collections.ConfigDict) -> IntensityAugmentation:
-        return cls(**{f.name: tuple(v) if isinstance(v := augment[f.name], (list, tuple)) else v
-                      for f in dataclasses.fields(cls)})
+        return settings_from(cls, augment)
 
     def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """image (*S, C) float32 -> augmented copy (or the same array when nothing applies)."""
         if rng.random() < self.noise_p:
-            image = image + rng.normal(0.0, rng.uniform(0.0, self.noise_std), image.shape).astype(np.float32)
+            std = np.float32(rng.uniform(0.0, self.noise_std))
+            image = image + std * rng.standard_normal(image.shape, dtype=np.float32)
         if rng.random() < self.blur_p:
             sigma = rng.uniform(*self.blur_sigma)
             image = ndimage.gaussian_filter(image, [sigma] * (image.ndim - 1) + [0], mode="nearest")

@@ -22,7 +22,7 @@ from absl import flags
 
 # Threads assembling batches per process (numpy and scipy release the GIL for much of the work)
 # and batches buffered ahead of the consumer.
-_THREADS, _BUFFER = 2, 4
+_THREADS, PREFETCH_BATCHES = 2, 4
 
 # Domain tags keep the seed sequences of the schedule and of the samples apart.
 _SCHEDULE, _SAMPLE = 0, 1
@@ -38,6 +38,10 @@ class Sampler(Protocol):
     @property
     def buckets(self) -> np.ndarray:
         """(N,) int64: elements of one bucket give samples of one shape."""
+
+    @property
+    def sample_shapes(self) -> list[tuple[int, ...]]:
+        """The distinct spatial shapes of its samples."""
 
     def sample(self, element: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """One sample; every random choice comes from `rng`."""
@@ -107,7 +111,7 @@ def batch_iterator(sampler: Sampler, batch_size: int, seed: int, workers: int = 
     dataset = grain.MapDataset.source(schedule).map(HostBatch(sampler, batch_size, seed, shard_index, shard_count))
     # A few batches in flight per process: grain's default buffer (500 elements, here batches) would
     # hold gigabytes of 512^2 or 96^3 batches in every worker.
-    iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=_THREADS, prefetch_buffer_size=_BUFFER))
+    iterable = dataset.to_iter_dataset(grain.ReadOptions(num_threads=_THREADS, prefetch_buffer_size=PREFETCH_BATCHES))
     if workers > 0:
         # grain reads absl flags in its workers; programs that do not run absl.app have not parsed them.
         if not flags.FLAGS.is_parsed():
