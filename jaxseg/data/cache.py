@@ -25,6 +25,7 @@ import os
 import shutil
 import socket
 import uuid
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -165,7 +166,8 @@ def write_case(cases_dir: Path, case: Case, prepared: LoadedCase, pad_value: tup
         label = prepared.label.array
         np.save(staging / "image.npy", np.ascontiguousarray(prepared.image.array.transpose(2, 1, 0, 3)))
         np.save(staging / "label.npy", np.ascontiguousarray(label.transpose(2, 1, 0)))
-        seed = int.from_bytes(case.case_id.encode()[-8:].rjust(8, b"\0"), "little")
+        # The stored locations depend only on the case, so re-preparing gives the same files.
+        seed = zlib.crc32(case.case_id.encode())
         np.savez(staging / "index.npz", **foreground_index(label, num_classes, locations_per_class, seed))
         meta = {
             "case_id": case.case_id,
