@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from jaxseg.config import ConfigError, load_config
 
@@ -47,10 +48,16 @@ def _cmd_demo(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(args.config, overrides)
+    from jaxseg.train.distributed import initialize_distributed
+
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
+    import jax
+
     from jaxseg.train.loop import fit
 
-    fit(config, args.workdir)
-    print(f"checkpoints and metrics.jsonl are in {args.workdir}")
+    fit(config, args.workdir, progress=jax.process_index() == 0)
+    if jax.process_index() == 0:
+        print(f"checkpoints and metrics.jsonl are in {args.workdir}")
     return 0
 
 
@@ -102,30 +109,30 @@ def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.evaluate import evaluate_run
+    from jaxseg.evaluate import evaluate_runs
     from jaxseg.metrics import markdown_table
 
-    summary = evaluate_run(args.workdir, args.split, args.out)
+    runs = args.workdir or [args.checkpoint]
+    if args.checkpoint and args.workdir:
+        raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides)
     print(markdown_table(summary))
-    print(f"report: {args.out or f'{args.workdir}/eval'}/summary.json")
+    print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.predict import predict_file
+
+    print(f"wrote {predict_file(args.checkpoint, args.input, args.output, overrides)}")
     return 0
 
 
 def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.io import describe
+    from jaxseg.io import describe, format_description
 
     info = describe(args.path)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"{info['path']} ({info['format']})")
-    print(f"  shape        {tuple(info['shape'])}  dtype {info['dtype']}")
-    print(f"  spacing (mm) {tuple(round(s, 4) for s in info['spacing'])}")
-    print(f"  orientation  {info['orientation']}")
-    print(f"  intensities  {info['intensity_range']}")
-    print("  affine (array index -> RAS+ mm)")
-    for row in info["affine"]:
-        print("    " + " ".join(f"{v:10.4f}" for v in row))
+    print(json.dumps(info, indent=2) if args.json else format_description(info))
     return 0
 
 
@@ -145,15 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train from a config; resumes from WORKDIR/checkpoints when present.")
     train.add_argument("--config", required=True, help=CONFIG_HELP)
     train.add_argument("--workdir", required=True, help="run folder: checkpoints/, metrics.jsonl")
+    multi = train.add_argument_group("multi-process jobs (detected automatically under SLURM)")
+    multi.add_argument("--coordinator", help="HOST:PORT of process 0's coordinator")
+    multi.add_argument("--num-processes", type=int, help="number of processes in the job")
+    multi.add_argument("--process-id", type=int, help="this process's index in [0, num-processes)")
+    multi.add_argument("--coordinator-timeout", type=int, default=300, help="seconds to wait for all processes")
     train.set_defaults(run=_cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on held-out cases",
                               description="Restore a run's best checkpoint and its config, segment every case of "
-                              "the split as a whole volume and write summary.json, summary.md and overlays.png.")
-    evaluate.add_argument("--workdir", required=True, help="run folder written by `jaxseg train`")
+                              "the split as a whole volume and write summary.json, summary.md, overlays.png and "
+                              "predictions/CASE.nii.gz. With several --workdir, their probabilities are averaged "
+                              "(multi-plane fusion).")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", action="append", help="run folder written by `jaxseg train` (repeatable)")
+    source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
     evaluate.set_defaults(run=_cmd_evaluate)
+
+    predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
+                             description="Segment a NIfTI volume and write the label map with the input's affine "
+                             "and orientation, so it overlays the input in 3D Slicer or ITK-SNAP.")
+    predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
+    predict.add_argument("input", help="a .nii or .nii.gz volume")
+    predict.add_argument("output", help="label map to write (.nii.gz)")
+    predict.set_defaults(run=_cmd_predict)
 
     prepare = sub.add_parser("prepare", help="read, preprocess and cache every case of a config's dataset",
                              description="Read every case of the config's dataset once, crop, resample and normalise "
@@ -187,11 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print JSON (keys step, params, params_digest, metrics, ...)")
     info.set_defaults(run=_cmd_checkpoint_info)
 
-    inspect = sub.add_parser("inspect", help="geometry and intensities of an image file",
+    inspect = sub.add_parser("inspect", help="geometry and intensities of an image file or DICOM folder",
                              description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
-                             "and intensity range of a NIfTI file.")
-    inspect.add_argument("path", help="a .nii or .nii.gz file")
-    inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, orientation, ...)")
+                             "and intensity range of a NIfTI or NRRD file, a DICOM series folder, a DICOM SEG or "
+                             "other DICOM file, or a 2D PNG/JPEG/TIFF image; DICOM adds modality, series UID and "
+                             "file count.")
+    inspect.add_argument("path", help="a .nii/.nii.gz/.nrrd file, a DICOM file or folder, or a .png/.jpg/.tif image")
+    inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, "
+                         "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
     return parser
 
@@ -205,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo", "prepare", "bench"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "prepare", "bench"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
@@ -218,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"jaxseg: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    except (ConfigError, ReadError, FileNotFoundError, FileExistsError) as err:
+    except (ConfigError, ReadError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
+        if args.verbose:
+            raise
         print(f"jaxseg: error: {err}", file=sys.stderr)
         return 2

@@ -105,10 +105,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.in_channels = 1
 
     c.loss = ml_collections.ConfigDict()
-    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice
+    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice | jaccard | focal
     c.loss.dice_weight = 1.0
     c.loss.ce_weight = 1.0
-    c.loss.include_background = False
+    c.loss.include_background = False  # Dice and Jaccard: count class 0 too.
+    c.loss.class_weights = ()  # One weight per class for the CE term (and focal alpha); () = unweighted.
+    c.loss.focal_gamma = 2.0
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
@@ -133,8 +135,17 @@ def base_config() -> ml_collections.ConfigDict:
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
 
+    c.inference = ml_collections.ConfigDict()
+    c.inference.mode = "slices"  # slices: whole 2D slices along data.plane; sliding_window: windows.
+    c.inference.roi_size = ()  # sliding_window: window size; 2 axes for a 2D model (per slice), 3 for 3D.
+    c.inference.overlap = 0.5  # Fraction of a window shared with the next (0.5: nnU-Net's step 0.5).
+    c.inference.blend = "gaussian"  # gaussian | constant weighting of overlapping windows.
+    c.inference.mirror_axes = ()  # Spatial axes to mirror for test-time augmentation, e.g. (0, 1).
+    c.inference.largest_component = False  # Keep each class's largest connected component only.
+    c.inference.fill_holes = False  # Fill background holes enclosed by a class.
+    c.inference.batch_size = 32  # Slices or windows per forward pass.
+
     c.evaluate = ml_collections.ConfigDict()
-    c.evaluate.batch_size = 32  # Slices per forward pass.
     c.evaluate.overlay_cases = 3
     c.evaluate.checkpoint = "best"  # best | latest
     c.lock()
@@ -209,9 +220,11 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "model.activation": _one_of("relu", "leaky_relu", "prelu"),
     "model.num_classes": lambda v: v >= 2,
     "model.in_channels": _positive,
-    "loss.name": _one_of("dice_ce", "cross_entropy", "dice"),
+    "loss.name": _one_of("dice_ce", "cross_entropy", "dice", "jaccard", "focal"),
     "loss.dice_weight": _non_negative,
     "loss.ce_weight": _non_negative,
+    "loss.class_weights": lambda v: all(w > 0 for w in v),
+    "loss.focal_gamma": _non_negative,
     "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
     "optimizer.learning_rate": _positive,
     "optimizer.schedule": _one_of("constant", "cosine", "poly", "piecewise"),
@@ -228,7 +241,12 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "train.keep_checkpoints": _positive,
     "train.grad_accum_steps": _positive,
     "mesh.data": lambda v: v == -1 or v > 0,
-    "evaluate.batch_size": _positive,
+    "inference.mode": _one_of("slices", "sliding_window"),
+    "inference.roi_size": lambda v: len(v) in (0, 2, 3) and all(r > 0 for r in v),
+    "inference.overlap": lambda v: 0 <= v < 1,
+    "inference.blend": _one_of("gaussian", "constant"),
+    "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
+    "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
     "evaluate.checkpoint": _one_of("best", "latest"),
 }
@@ -237,6 +255,7 @@ _rule_docs = {
     "phantom.spacing_mm": "three positive spacings in mm",
     "model.features": "a non-empty list of positive channel counts",
     "model.num_classes": ">= 2 (background included)",
+    "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
@@ -253,6 +272,9 @@ _rule_docs = {
        ("scale_range", "brightness_range", "contrast_range", "gamma_range", "blur_sigma")},
     **{f"augment.{name}_p": "a probability in [0, 1]" for name in
        ("flip", "rot90", "rotate", "scale", "elastic", "brightness", "contrast", "gamma", "noise", "blur")},
+    "inference.roi_size": "() or 2 or 3 positive window sizes",
+    "inference.overlap": "in [0, 1)",
+    "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
 }
 
 
@@ -276,6 +298,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if not ok:
             expected = _rule_docs.get(key, check.__doc__ or "a valid value")
             raise ConfigError(f"config key '{key}' = {value!r} is invalid: expected {expected}")
+    if config.loss.class_weights and len(config.loss.class_weights) != config.model.num_classes:
+        raise ConfigError(
+            f"config key 'loss.class_weights' has {len(config.loss.class_weights)} weights but "
+            f"'model.num_classes' = {config.model.num_classes}"
+        )
     if config.data.batch_size % config.train.grad_accum_steps:
         raise ConfigError(
             f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
@@ -286,6 +313,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.folds and config.data.num_test:
         raise ConfigError(f"config key 'data.num_test' = {config.data.num_test} must be 0 with 'data.folds' = "
                           f"{config.data.folds}: the test cases are fold 'data.fold'")
+    if config.inference.mode == "sliding_window" and not config.inference.roi_size:
+        raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(

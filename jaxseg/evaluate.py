@@ -1,17 +1,35 @@
-"""Checkpoint -> whole-volume predictions -> per-case metrics -> report files."""
+"""Checkpoint(s) -> whole-volume predictions -> per-case metrics -> report files.
+
+Several runs (for example 2D models trained on the axial, coronal and sagittal planes) can be
+evaluated together: their class probabilities are averaged before the arg-max (seed 000's
+multi-plane fusion).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxseg.config import ConfigError, apply_override, validate
 from jaxseg.data.datasets import load_cases, open_dataset
-from jaxseg.metrics import markdown_table, per_class_overlap, summarize
+from jaxseg.inference import average_probabilities
+from jaxseg.inference.segment import label_map
+from jaxseg.io import Volume, write_nifti
+from jaxseg.metrics import (
+    average_surface_distance,
+    hausdorff_distance,
+    markdown_table,
+    per_class_overlap,
+    statistics_table,
+    summarize,
+    to_csv,
+)
 from jaxseg.report import overlay_figure
-from jaxseg.train.build import restore_trained
+from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.validation import segment_case
 
 
@@ -20,39 +38,101 @@ def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
     return int(counts.argmax())
 
 
-def evaluate_run(workdir: str | Path, split: str = "test", out: str | Path | None = None,
-                 progress: bool = True) -> dict:
-    """Evaluate a run's checkpoint (config key evaluate.checkpoint: best or latest) on a split.
+def case_metrics(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str],
+                 spacing: tuple[float, ...]) -> dict[str, dict[str, float]]:
+    """Per foreground class: Dice, IoU, HD95 and ASSD (mm; inf when exactly one mask is empty)."""
+    metrics = per_class_overlap(prediction, reference, labels)
+    for value, name in labels.items():
+        if value:
+            pred, true = prediction == value, reference == value
+            metrics[name]["HD95"] = hausdorff_distance(pred, true, spacing, percentile=95)
+            metrics[name]["ASSD"] = average_surface_distance(pred, true, spacing)
+    return metrics
 
-    Writes to `out` (default WORKDIR/eval): summary.json (nnU-Net-like: metric_per_case, mean per
-    class, foreground_mean; Dice and IoU), summary.md (per-case Dice table) and overlays.png
-    (the slice with most reference foreground of the first cases). Returns the summary.
+
+def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
+    """(checkpoints folder, "best" or a step) for a run folder, a checkpoints folder or a step folder."""
+    run = Path(run)
+    if (run / "checkpoints").is_dir():
+        return run / "checkpoints", "best"
+    if run.name.isdigit():
+        return run.parent, int(run.name)
+    return run, "best"
+
+
+
+
+def restore_for_inference(run: str | Path, overrides: Sequence[str] = ()):
+    """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*` overrides
+    applied to the config saved with it (other sections describe how the model was trained)."""
+    config, state, step, mesh = restore_checkpoint(*checkpoint_location(run))
+    for override in overrides:
+        if not override.startswith(("inference.", "evaluate.")):
+            raise ConfigError(f"override '{override}': only inference.* and evaluate.* keys can change after training")
+        apply_override(config, override)
+    validate(config)
+    return config, state, step, mesh
+
+
+def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
+                  progress: bool = True, overrides: Sequence[str] = ()) -> dict:
+    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset.
+
+    runs: run folders (their best checkpoint), checkpoints folders or step folders.
+    Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
+    class, foreground_mean; Dice, IoU, HD95 and ASSD in mm, inf written as Infinity), per_case.csv,
+    summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
+    overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
+    each image's geometry.
     """
-    workdir = Path(workdir)
+    restored = [restore_for_inference(run, overrides) for run in runs]
+    first_config = restored[0][0]
+    workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
     out = Path(out) if out else workdir / "eval"
-    config, state, step, mesh = restore_trained(workdir, which="best")
-    index, splits = open_dataset(config, workdir)
+    index, splits = open_dataset(first_config, workdir)
+    out.mkdir(parents=True, exist_ok=True)
     if not splits[split]:
         raise ValueError(f"split '{split}' of {index.root} has no cases")
-    per_case, overlays = [], []
-    for case in tqdm(load_cases(splits[split], config, index), desc=f"evaluate {split}", disable=not progress):
-        axis = case.image.plane_axis(config.data.plane)
-        prediction, _ = segment_case(state, case.image.array, axis, config, mesh)
+    per_case, cases = [], {}
+    for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
+        probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
+                                      mesh)[1] for config, state, _, mesh in restored]
+        prediction = label_map(average_probabilities(probabilities), first_config.inference)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
-            "metrics": per_class_overlap(prediction, case.label.array, index.labels),
+            "prediction_file": str(write_nifti(Volume(prediction, case.image.affine),
+                                              out / "predictions" / f"{case.case_id}.nii.gz", like=case.image.source)),
+            "metrics": case_metrics(prediction, case.label.array, index.labels, case.label.spacing),
         })
-        if len(overlays) < config.evaluate.overlay_cases:
-            k = _most_foreground_slice(case.label.array, axis)
-            take = lambda a: np.take(a, k, axis=axis)  # noqa: E731
-            overlays.append((case.case_id, take(case.image.array), take(case.label.array), take(prediction)))
-    summary = {"checkpoint_step": step, "split": split, **summarize(per_case)}
-    out.mkdir(parents=True, exist_ok=True)
+        cases[case.case_id] = (case, prediction)
+    checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
+    summary = {"checkpoints": checkpoints, "split": split, **summarize(per_case)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    steps = ", ".join(str(step) for *_, step, _ in restored)
+    dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
     (out / "summary.md").write_text(
-        f"# Dice per case ({split} split, checkpoint step {step})\n\n" + markdown_table(summary) + "\n"
-    )
-    if overlays:
-        overlay_figure(out / "overlays.png", overlays, [index.labels[i] for i in sorted(index.labels)])
+        f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
+        f"## Dice over cases\n\n{statistics_table(dice_by_class)}\n")
+    (out / "per_case.csv").write_text(to_csv(summary))
+    _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)
     return summary
+
+
+def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, labels: dict[int, str]) -> None:
+    """Best, median and worst cases by mean foreground Dice (fewer when there are fewer cases)."""
+    if not per_case or config.evaluate.overlay_cases == 0:
+        return
+    ranked = sorted(per_case, key=lambda c: np.mean([m["Dice"] for m in c["metrics"].values()]))
+    picks = {"worst": ranked[0], "median": ranked[len(ranked) // 2], "best": ranked[-1]}
+    rows, seen = [], set()
+    for tag, entry in list(picks.items())[: config.evaluate.overlay_cases]:
+        if entry["case_id"] in seen:
+            continue
+        seen.add(entry["case_id"])
+        case, prediction = cases[entry["case_id"]]
+        axis = case.image.plane_axis("axial")
+        k = _most_foreground_slice(case.label.array, axis)
+        take = lambda a: np.take(a, k, axis=axis)  # noqa: E731
+        rows.append((f"{tag} {case.case_id}", take(case.image.array), take(case.label.array), take(prediction)))
+    overlay_figure(path, rows, [labels[i] for i in sorted(labels)])

@@ -28,7 +28,7 @@ def tiny_overrides(phantom_root: Path, **extra) -> list[str]:
         "train.log_every": 2,
         "train.val_every": 4,
         "train.checkpoint_every": 2,
-        "evaluate.batch_size": 8,
+        "inference.batch_size": 8,
         **extra,
     }
     return [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}" for k, v in values.items()]

@@ -48,9 +48,9 @@ class BlockSampler:
             return None
         weights = (voxels > 0) if self.class_balanced else voxels
         value = 1 + rng.choice(len(weights), p=weights / weights.sum())
-        locations = case.locations
-        rows = np.flatnonzero(locations[:, 0] == value)
-        return locations[rows[rng.integers(len(rows))], 1:]
+        locations = case.locations  # Rows sorted by class.
+        first, end = np.searchsorted(locations[:, 0], [value, value + 1])
+        return locations[first + rng.integers(end - first), 1:]
 
     def origin(self, case: PreparedCase, rng: np.random.Generator) -> np.ndarray:
         """The block's first voxel: around a foreground voxel, or uniform; always inside the volume."""

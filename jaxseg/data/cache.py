@@ -4,7 +4,7 @@ Layout of a cache folder (one per preprocessing fingerprint, see `prepare`):
 
     cases/<case_id>/image.npy   float32 (K, J, I, C): normalised channels, axial slices contiguous
     cases/<case_id>/label.npy   uint8 (K, J, I): label map
-    cases/<case_id>/index.npz   locations (N, 4) int32 rows (class, i, j, k), up to
+    cases/<case_id>/index.npz   locations (N, 4) int32 rows (class, i, j, k) sorted by class, up to
                                 `locations_per_class` random voxels of each foreground class, and
                                 counts_0, counts_1, counts_2 (num_classes, n) int64: voxels of each
                                 class in each slice along RAS axis 0, 1, 2

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from jaxseg.data.msd import Case
-from jaxseg.io import ReadError, Volume, read_nifti
+from jaxseg.io import ReadError, Volume, check_same_grid, read_nifti
 from jaxseg.io.nifti import is_nifti
 
 
@@ -16,7 +16,8 @@ class LoadedCase:
     """A case ready for use, axes running R, A, S.
 
     image: (I, J, K, C) float32 (raw values from `read_case`, normalised from `preprocess_case`),
-    label: (I, J, K) uint8 label map on the same grid.
+    label: (I, J, K) uint8 label map on the same grid. `image.source` names the image file
+    (predictions are written back in its geometry).
     """
 
     case_id: str
@@ -31,20 +32,13 @@ def read_volume(path) -> Volume:
     return read_nifti(path)
 
 
-def _same_grid(volume: Volume, reference: Volume, path) -> None:
-    if volume.shape != reference.shape:
-        raise ReadError(path, f"shape {volume.shape} differs from the image's {reference.shape}")
-    if not np.allclose(volume.affine, reference.affine, atol=1e-3):
-        raise ReadError(path, f"geometry differs from the image's:\n{volume.affine}\nvs\n{reference.affine}")
-
-
 def _read_image(case: Case) -> Volume:
     """(I, J, K, C) float32: one file per channel, or one 4D file holding every channel."""
     volumes = [read_volume(path) for path in case.images]
     for path, volume in zip(case.images, volumes):
         if len(case.images) > 1 and volume.array.ndim != 3:
             raise ReadError(path, f"expected one 3D channel, got shape {volume.array.shape}")
-        _same_grid(volume, volumes[0], path)
+        check_same_grid(volumes[0], volume)
     arrays = [v.array if v.array.ndim == 4 else v.array[..., None] for v in volumes]
     image = np.concatenate(arrays, axis=-1).astype(np.float32, copy=False)
     if not np.all(np.isfinite(image)):
@@ -55,7 +49,8 @@ def _read_image(case: Case) -> Volume:
 def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     """Read and check one case; ReadError naming the offending file if anything is off.
 
-    Image channels and label must share the grid (same shape, affines equal to 1e-3 mm), the image
+    Image channels and label must share the grid (same shape, grid corners within 0.01 mm, else a
+    GeometryMismatchError), the image
     must have `num_channels` channels and label values must be integers in [0, num_classes).
     Both are reoriented to RAS axes (flips and transposes only).
     """
@@ -65,7 +60,7 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     label = read_volume(case.label)
     if label.array.ndim != 3:
         raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
-    _same_grid(label, image, case.label)
+    check_same_grid(image, label)
     values = label.array
     if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
         raise ReadError(case.label, "label map holds non-integer values")

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import ml_collections
+import numpy as np
 
 from jaxseg.config import ConfigError
 from jaxseg.data.cases import LoadedCase, read_case
 from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
 from jaxseg.data.prepare import PrepareSummary, cache_folder, prepare_cases
-from jaxseg.data.preprocess import Preprocessing, preprocess_case
+from jaxseg.data.preprocess import Preprocessing, normalize
 from jaxseg.data.synthetic import write_phantom_dataset
 from jaxseg.io import ReadError, Volume
 
@@ -73,10 +74,28 @@ def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, p
     return prepare_dataset(config, workdir, index, progress=progress)
 
 
-def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:
-    """Read and preprocess cases into memory exactly as `prepare` does (for validation and evaluation).
+def _model_image(image: Volume, settings: Preprocessing) -> Volume:
+    """RAS axes, normalised like the prepared cache; (I, J, K) for one channel (what `jaxseg.inference` takes)."""
+    image = image.as_canonical()
+    array = image.array if image.array.ndim == 4 else image.array[..., None]
+    normalised, _ = normalize(array.astype(np.float32, copy=False), settings)
+    return Volume(normalised[..., 0] if normalised.shape[-1] == 1 else normalised, image.affine, image.source)
 
-    The image is (I, J, K) for a single channel (what `jaxseg.inference` takes), else (I, J, K, C).
+
+def prepare_image(image: Volume, config: ml_collections.ConfigDict) -> Volume:
+    """An image read for prediction, as the model saw its training images (see `load_cases`).
+
+    With `data.normalize = auto` every channel is taken as CT: set it explicitly for other modalities.
+    """
+    channels = ("CT",) * (image.array.shape[-1] if image.array.ndim == 4 else 1)
+    return _model_image(image, Preprocessing.from_config(config, channels, config.model.num_classes))
+
+
+def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:
+    """Read cases into memory for validation and evaluation: RAS axes, normalised as `prepare` does,
+    on their own grid (no crop or resampling, so predictions map back onto the files).
+
+    The image is (I, J, K) for a single channel, else (I, J, K, C).
     A case that cannot be read is skipped with a logged error, or raises with `prepare.on_error = "fail"`.
     """
     settings = preprocessing(config, index)
@@ -89,9 +108,5 @@ def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: 
                 raise
             log.error("case %s skipped: %s", case.case_id, err)
             continue
-        processed, _ = preprocess_case(raw, settings)
-        image = processed.image
-        if image.array.shape[-1] == 1:
-            image = Volume(image.array[..., 0], image.affine, image.source)
-        loaded.append(LoadedCase(case.case_id, image, processed.label))
+        loaded.append(LoadedCase(case.case_id, _model_image(raw.image, settings), raw.label))
     return loaded

@@ -30,3 +30,12 @@ def predict_by_slices(predict_fn: PredictFn, image: np.ndarray, axis: int, batch
         probs = np.asarray(predict_fn(filled[..., None]))
         outputs.append(probs[: len(chunk), :height, :width])
     return np.moveaxis(np.concatenate(outputs), 0, axis)
+
+
+def average_probabilities(probabilities: list[np.ndarray]) -> np.ndarray:
+    """Fusion of several models' class probabilities over the same grid (seed 000's plane ensembles:
+    "combined" averages the transverse, sagittal and coronal networks)."""
+    shapes = {p.shape for p in probabilities}
+    if len(shapes) != 1:
+        raise ValueError(f"cannot fuse probabilities of different shapes {sorted(shapes)}")
+    return np.mean(np.stack(probabilities), axis=0, dtype=np.float32)

@@ -54,17 +54,36 @@ def read_nifti(path: str | os.PathLike) -> Volume:
         raise ReadError(path, str(err)) from None
 
 
-def write_nifti(volume: Volume, path: str | os.PathLike) -> Path:
-    """Write a Volume as NIfTI-1 (gzip when the name ends in .gz); atomic: never a partial file.
+def nifti_codes(path: str | os.PathLike) -> tuple[int, int]:
+    """(qform_code, sform_code) of a NIfTI header: 0 unknown, 1 scanner, 2 aligned, 3 Talairach, 4 MNI."""
+    header = load_nifti_image(path).header
+    return int(header["qform_code"]), int(header["sform_code"])
 
-    The affine is stored as both sform and qform with code 1 (scanner), units mm, so viewers such
-    as 3D Slicer and ITK-SNAP place the voxels exactly where jaxseg does.
+
+def write_nifti(volume: Volume, path: str | os.PathLike, like: str | os.PathLike | None = None) -> Path:
+    """Write a Volume as NIfTI (gzip when the name ends in .gz); atomic: never a partial file.
+
+    Without `like`, the affine is stored as both sform and qform with code 1 (scanner), units mm.
+    With `like` (the NIfTI file the volume's image was read from), the volume is first put back
+    in that file's axis order (flips and transposes: a prediction made on `as_canonical()` axes
+    is fine) and written with a copy of its header: the same sform and qform matrices and codes,
+    units and description, with the volume's dtype and no intensity scaling. A volume that is
+    not on the file's grid raises GeometryMismatchError. Either way 3D Slicer and ITK-SNAP
+    overlay the result on the image exactly where jaxseg placed it.
     """
     path = Path(path)
-    image = nib.Nifti1Image(volume.array, volume.affine)
-    image.set_sform(volume.affine, code=1)
-    image.set_qform(volume.affine, code=1)
-    image.header.set_xyzt_units("mm")
+    if like is None:
+        image = nib.Nifti1Image(volume.array, volume.affine)
+        image.set_sform(volume.affine, code=1)
+        image.set_qform(volume.affine, code=1)
+        image.header.set_xyzt_units("mm")
+    else:
+        source = load_nifti_image(like)
+        volume = volume.reoriented_like(source.affine, source.shape[:3], str(like))
+        header = source.header.copy()
+        header.set_data_dtype(volume.array.dtype)
+        header.set_slope_inter(1.0, 0.0)
+        image = type(source)(volume.array, None, header)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
     os.close(fd)

@@ -63,8 +63,9 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
         log.info("resumed from step %d in %s", start, workdir / "checkpoints")
 
     step_fn = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
-    metrics_log = MetricsLog(workdir, resume_step=start)
-    bar = progress_bar(config.train.steps, start, enabled=progress)
+    lead = jax.process_index() == 0  # logs, plots and reports come from process 0 only
+    metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
+    bar = progress_bar(config.train.steps, start, enabled=progress and lead)
     tic, window_start = time.perf_counter(), start
     with stop_on_signals() as stop_request:
         for step in range(start + 1, config.train.steps + 1):
@@ -73,7 +74,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
             if stop_request:
                 checkpoints.save(step, state, batches.get_state(), config)
                 checkpoints.close()
-                metrics_log.close()
+                if lead:
+                    metrics_log.close()
                 bar.close()
                 raise TrainingInterrupted(step, stop_request.signal, workdir)
             if step % config.train.log_every and not last:
@@ -89,14 +91,16 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
             if val_cases and (step % config.train.val_every == 0 or last):
                 scores = {"val_dice": validate(state, val_cases, config, mesh)}
                 record.update(scores)
-            metrics_log.write(step, record)
+            if lead:
+                metrics_log.write(step, record)
             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items()}, refresh=False)
             bar.update(step - bar.n)
             if scores or step % config.train.checkpoint_every == 0 or last:
                 checkpoints.save(step, state, batches.get_state(), config, scores)
     bar.close()
     checkpoints.close()
-    metrics_log.close()
-    if metrics_log.path.exists() and metrics_log.path.stat().st_size:
-        training_curves(metrics_log.path, workdir / "curves.png")
+    if lead:
+        metrics_log.close()
+        if metrics_log.path.stat().st_size:
+            training_curves(metrics_log.path, workdir / "curves.png")
     return state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import jax.numpy as jnp
 import ml_collections
 
 from jaxseg import losses
@@ -11,12 +12,20 @@ from jaxseg.train.step import LossFn
 
 
 def make_loss_fn(config: ml_collections.ConfigDict) -> LossFn:
-    """(logits, labels) -> scalar loss for `loss.name` = dice_ce | cross_entropy | dice."""
+    """(logits, labels) -> scalar loss for `loss.name` = dice_ce | cross_entropy | dice | jaccard | focal.
+
+    loss.class_weights weight the cross-entropy (of dice_ce too) and are focal's per-class alpha.
+    """
+    weights = jnp.asarray(config.class_weights, jnp.float32) if config.class_weights else None
     if config.name == "dice_ce":
         return partial(losses.dice_ce_loss, dice_weight=config.dice_weight, ce_weight=config.ce_weight,
-                       include_background=config.include_background)
+                       include_background=config.include_background, class_weights=weights)
     if config.name == "cross_entropy":
-        return losses.cross_entropy
+        return partial(losses.cross_entropy, class_weights=weights)
     if config.name == "dice":
         return partial(losses.dice_loss, include_background=config.include_background)
+    if config.name == "jaccard":
+        return partial(losses.jaccard_loss, include_background=config.include_background)
+    if config.name == "focal":
+        return partial(losses.focal_loss, gamma=config.focal_gamma, alpha=weights, activation="softmax")
     raise ValueError(f"unknown loss '{config.name}'")

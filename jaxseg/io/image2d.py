@@ -1,0 +1,163 @@
+"""2D images and masks (PNG, JPEG, TIFF) through Pillow, and per-instance mask folders.
+
+Axis convention for every 2D image: `array[row, column]`, row 0 at the top and column 0 at the
+left, as the image is displayed (and as box CSVs count pixels: x is the column, y the row).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from jaxseg.io.errors import GeometryMismatchError, ReadError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+MASK_WRITE_SUFFIXES = (".png", ".tif", ".tiff")  # lossless only
+EXIF_ORIENTATION = 0x0112
+
+
+@dataclasses.dataclass(frozen=True)
+class Image2D:
+    """A 2D image or mask as displayed.
+
+    array: (H, W) grey values or labels, or (H, W, C) colour channels (RGB, RGBA).
+    spacing: (row spacing, column spacing) in mm, None when the file does not give it.
+    source: where it was read from, for error messages.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float] | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.array.ndim not in (2, 3):
+            raise ValueError(f"{self.source or 'image'}: expected (H, W) or (H, W, C), got shape {self.array.shape}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) in pixels."""
+        return tuple(self.array.shape[:2])
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise ReadError(path, "no such file")
+    if not is_image_file(path):
+        raise ReadError(path, f"unsupported 2D image type: expected one of {', '.join(IMAGE_SUFFIXES)}")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:  # unknown, truncated, corrupt
+        raise ReadError(path, f"not a readable image ({err})") from None
+    if getattr(image, "n_frames", 1) > 1:
+        raise ReadError(path, f"holds {image.n_frames} pages or frames; expected one 2D image")
+    # Pixels as viewers show them: a camera-style EXIF rotation is applied, not ignored.
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    return image
+
+
+def read_image(path: str | os.PathLike) -> Image2D:
+    """A PNG, JPEG or TIFF image: (H, W) for grey (uint8, uint16, int32 or float32 as stored),
+    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A). Spacing is None."""
+    path = Path(path)
+    image = _open(path)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        image = image.convert("RGB")
+    return Image2D(np.asarray(image), None, str(path))
+
+
+def read_mask(path: str | os.PathLike) -> Image2D:
+    """A label mask (H, W): uint8 (bilevel, grey or palette indices), uint16 or int32 as stored.
+
+    A colour file is accepted only when its colour channels are equal (grey saved as RGB);
+    real colours are not labels, so they raise ReadError, as do non-integer values.
+    """
+    path = Path(path)
+    image = _open(path)
+    array = np.asarray(image)
+    if image.mode == "1":
+        array = array.astype(np.uint8)
+    elif array.ndim == 3:
+        colour = array[..., :3] if array.shape[-1] >= 3 else array[..., :1]
+        if not (colour == colour[..., :1]).all():
+            raise ReadError(path, f"colour mask ({image.mode}): expected one channel of labels")
+        array = colour[..., 0]
+    elif array.dtype.kind == "f":
+        if not np.array_equal(array, np.round(array)):
+            raise ReadError(path, "mask holds non-integer values")
+        array = array.astype(np.int32)
+    return Image2D(np.ascontiguousarray(array), None, str(path))
+
+
+def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an (H, W) label mask losslessly (PNG or TIFF), atomically: never a partial file.
+
+    Stored as uint8 when labels fit (bool becomes 0/1), else uint16; negative or larger labels
+    raise ValueError.
+    """
+    path = Path(path)
+    if not path.name.lower().endswith(MASK_WRITE_SUFFIXES):
+        raise ValueError(f"{path}: masks are written as {' or '.join(MASK_WRITE_SUFFIXES)} (lossless)")
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype.kind not in "biu":
+        raise ValueError(f"{path}: expected an (H, W) integer or bool mask, got {mask.dtype} {mask.shape}")
+    low, high = (int(mask.min()), int(mask.max())) if mask.size else (0, 0)
+    if low < 0 or high > np.iinfo(np.uint16).max:
+        raise ValueError(f"{path}: labels span [{low}, {high}], outside what PNG/TIFF masks hold (0..65535)")
+    stored = mask.astype(np.uint8 if high <= 255 else np.uint16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        Image.fromarray(stored).save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_same_size(image: Image2D, mask: Image2D) -> None:
+    """GeometryMismatchError (naming the mask) unless the mask has the image's (H, W)."""
+    if image.shape != mask.shape:
+        raise GeometryMismatchError(mask.source or "mask", f"size {mask.shape} (H, W) differs from "
+                                                           f"{image.source or 'the image'}'s {image.shape}")
+
+
+def read_instance_masks(folder: str | os.PathLike) -> Image2D:
+    """A folder of binary masks, one object each (Data Science Bowl 2018 `masks/`), as one instance
+    map (H, W) uint16 (int32 past 65535 objects): 0 = background, n = the n-th file in sorted order.
+
+    Masks of different sizes raise GeometryMismatchError; overlapping masks raise ReadError.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReadError(folder, "no such folder")
+    files = sorted(p for p in folder.iterdir() if is_image_file(p) and not p.name.startswith("."))
+    if not files:
+        raise ReadError(folder, f"no mask images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+    first = read_mask(files[0])
+    instances = np.zeros(first.shape, np.uint16 if len(files) <= np.iinfo(np.uint16).max else np.int32)
+    for number, file in enumerate(files, start=1):
+        mask = first if number == 1 else read_mask(file)
+        check_same_size(first, mask)
+        inside = mask.array > 0
+        taken = instances[inside]
+        if taken.any():
+            other = files[int(taken[taken > 0][0]) - 1].name
+            raise ReadError(file, f"overlaps {other} in {int((taken > 0).sum())} pixels: an instance map holds one "
+                                  "object per pixel")
+        instances[inside] = number
+    return Image2D(instances, None, str(folder))

@@ -1,0 +1,23 @@
+"""Box regression loss for detection heads (Faster R-CNN, seed 002)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def smooth_l1(pred: jax.Array, target: jax.Array, sigma: float = 1.0, weights: jax.Array | None = None,
+              normalizer: float | jax.Array | None = None) -> jax.Array:
+    """Faster R-CNN's smooth L1 with sigma: 0.5 (sigma x)^2 if |x| < 1/sigma^2, else |x| - 0.5/sigma^2.
+
+    pred, target: (..., 4) box deltas; x = pred - target. The per-box loss is the sum over the last
+    axis, times `weights` (...,) if given (the p_i* of seed 002's eq. 3.5: positives only); the
+    result is the sum over boxes divided by `normalizer` (default: the number of boxes).
+    sigma = 1 is the seed's smoothL1; py-faster-rcnn uses sigma 3 in the RPN and 1 in the head.
+    """
+    x = jnp.abs(pred.astype(jnp.float32) - target.astype(jnp.float32))
+    s2 = sigma * sigma
+    per_box = jnp.where(x < 1.0 / s2, 0.5 * s2 * x * x, x - 0.5 / s2).sum(-1)
+    if weights is not None:
+        per_box = per_box * weights
+    return per_box.sum() / (per_box.size if normalizer is None else normalizer)
