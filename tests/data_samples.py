@@ -70,3 +70,31 @@ def totalseg_ct(root: Path) -> Path:
         "modality": {"0": "CT"}, "labels": {"0": "background", **names},
         "training": [{"image": "./imagesTr/s0001.nii.gz", "label": "./labelsTr/s0001.nii.gz"}]}))
     return root
+
+
+DCMQI = SHARED / "dicom_ct_liver_seg_dcmqi"
+PYRADIOMICS = SHARED / "pyradiomics_testcases"
+
+
+def dicom_liver(root: Path) -> Path:
+    """The real 3-slice DICOM CT series with its DICOM SEG of the liver, listed in a dataset.json."""
+    need(DCMQI)
+    root.mkdir(parents=True)
+    os.symlink(DCMQI / "ct", root / "ct")
+    os.symlink(DCMQI / "seg", root / "seg")
+    (root / "dataset.json").write_text(json.dumps({
+        "modality": {"0": "CT"}, "labels": {"0": "background", "1": "liver"},
+        "training": [{"case": "janct000", "image": "./ct", "label": "./seg/liver.dcm"}]}))
+    return root
+
+
+def nrrd_radiomics(root: Path) -> Path:
+    """The real pyradiomics brain and breast MR cases as NRRD image/label pairs."""
+    need(PYRADIOMICS)
+    root.mkdir(parents=True)
+    os.symlink(PYRADIOMICS / "nrrd", root / "nrrd")
+    (root / "dataset.json").write_text(json.dumps({
+        "modality": {"0": "MR"}, "labels": {"0": "background", "1": "lesion"},
+        "training": [{"image": f"./nrrd/{name}_image.nrrd", "label": f"./nrrd/{name}_label.nrrd", "case": name}
+                     for name in ("brain1", "breast1")]}))
+    return root

@@ -10,7 +10,7 @@ from jaxseg.config import ConfigError, load_config
 from jaxseg.data.cases import read_case
 from jaxseg.data.msd import Case, read_msd_index, split_cases
 from jaxseg.io import ReadError
-from tests.data_samples import SPINE, msd_spleen, nnunet_spine
+from tests.data_samples import SPINE, dicom_liver, msd_spleen, nnunet_spine, nrrd_radiomics
 
 
 def test_decathlon_layout_on_the_real_spleen(tmp_path):
@@ -97,3 +97,22 @@ def test_fold_keys_are_checked():
         load_config("demo", ["data.folds=5"])
     with pytest.raises(ConfigError, match="'data.folds' = 1 is invalid"):
         load_config("demo", ["data.folds=1"])
+
+
+def test_dicom_series_with_a_dicom_seg_label(tmp_path):
+    index = read_msd_index(dicom_liver(tmp_path / "d"))
+    case = read_case(index.cases[0], 2, 1)
+    assert case.case_id == "janct000"
+    assert case.image.array.shape == (512, 512, 3, 1) and case.image.orientation == ("R", "A", "S")
+    assert case.image.array.min() == -3024  # HU after the rescale intercept
+    # The SEG's liver pixels per frame (SOURCE.md), now on the series' grid, inferior slice first.
+    assert (case.label.array == 1).sum(axis=(0, 1)).tolist() == [36233, 35645, 35220]
+
+
+def test_nrrd_pairs_and_their_anisotropic_geometry(tmp_path):
+    index = read_msd_index(nrrd_radiomics(tmp_path / "d"))
+    brain = read_case(index.cases[0], 2, 1)
+    assert brain.image.array.shape == (256, 256, 25, 1) and int(brain.label.array.sum()) == 4137
+    np.testing.assert_allclose(brain.image.spacing, (0.78125, 0.78125, 6.5), rtol=1e-4)
+    breast = read_case(index.cases[1], 2, 1)
+    assert breast.image.array.shape == (45, 120, 21, 1) and int(breast.label.array.sum()) == 143

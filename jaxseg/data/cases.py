@@ -1,14 +1,18 @@
-"""Reading a labelled case: its channels and label on one checked grid, in RAS axis order."""
+"""Reading a labelled case (NIfTI, NRRD, DICOM series and SEG): its channels and label on one checked
+grid, in RAS axis order."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 
 from jaxseg.data.msd import Case
-from jaxseg.io import ReadError, Volume, check_same_grid, read_nifti
+from jaxseg.io import ReadError, Volume, check_same_grid, read_dicom_seg, read_dicom_series, read_nifti, read_nrrd
 from jaxseg.io.nifti import is_nifti
+from jaxseg.io.nrrd import is_nrrd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,11 +29,24 @@ class LoadedCase:
     label: Volume
 
 
-def read_volume(path) -> Volume:
-    """One image or label file as a Volume: the one place where the data pipeline picks a reader."""
-    if not is_nifti(path):
-        raise ReadError(path, "unsupported file type: the data pipeline reads NIfTI volumes (.nii, .nii.gz)")
-    return read_nifti(path)
+def read_volume(path: str | os.PathLike) -> Volume:
+    """An image file or DICOM series folder as a Volume (NIfTI, NRRD or DICOM series)."""
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_series(path)
+    if is_nifti(path):
+        return read_nifti(path)
+    if is_nrrd(path):
+        return read_nrrd(path)
+    raise ReadError(path, "unsupported image: expected NIfTI (.nii, .nii.gz), NRRD (.nrrd) or a DICOM series folder")
+
+
+def read_label(path: str | os.PathLike, image: Volume) -> Volume:
+    """A label map for `image`: a NIfTI or NRRD file, or a DICOM SEG placed on the image's grid
+    (label value n = SegmentNumber n)."""
+    if is_nifti(path) or is_nrrd(path):
+        return read_volume(path)
+    return read_dicom_seg(path, reference=image).labels
 
 
 def _read_image(case: Case) -> Volume:
@@ -57,7 +74,7 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     image = _read_image(case)
     if image.array.shape[-1] != num_channels:
         raise ReadError(case.images[0], f"has {image.array.shape[-1]} channels, the dataset declares {num_channels}")
-    label = read_volume(case.label)
+    label = read_label(case.label, image)
     if label.array.ndim != 3:
         raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
     check_same_grid(image, label)

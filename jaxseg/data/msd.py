@@ -6,8 +6,9 @@ converts them, one file per channel named `<case>_0000.nii.gz`, `<case>_0001.nii
 nnU-Net v2 raw: `dataset.json` with `labels` {"background": 0, ...}, `channel_names`,
 `file_ending` and no `training` list; cases are `labelsTr/<case><ending>` with channels
 `imagesTr/<case>_<XXXX><ending>`.
-An entry may carry a `subject` (jaxseg's extension): cases of one subject (several scans or
-contrasts of a person) always fall into the same split.
+jaxseg's extensions of a `training` entry: `image` may be a DICOM series folder and `label` a DICOM
+SEG or NRRD file; `case` names the case (default: the image file name without its ending);
+`subject` groups cases of one person (several scans or contrasts), which always share a split.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _channel_files(folder: Path, case_id: str, ending: str, count: int) -> tuple
 
 def _check_files(paths: tuple[Path, ...], manifest: Path) -> None:
     for path in paths:
-        if not path.is_file():
+        if not path.exists():
             raise ReadError(path, f"listed in {manifest} but missing")
 
 
@@ -71,12 +72,12 @@ def _msd_cases(root: Path, manifest: Path, entries: list, num_channels: int) -> 
             image, label = root / entry["image"], root / entry["label"]
         except (KeyError, TypeError):
             raise ReadError(manifest, f"training entry {entry!r} lacks 'image' or 'label'") from None
-        case_id = _strip_ending(image.name)
-        ending = image.name[len(case_id):]
+        stem = _strip_ending(image.name)
         # nnU-Net's converted Decathlon sets keep the MSD dataset.json but split the channels.
-        split = _channel_files(image.parent, case_id, ending, num_channels)
-        images = (image,) if image.is_file() or not split[0].is_file() else split
+        split = _channel_files(image.parent, stem, image.name[len(stem):], num_channels)
+        images = (image,) if image.exists() or not split[0].is_file() else split
         _check_files((*images, label), manifest)
+        case_id = str(entry.get("case", stem))
         cases.append(Case(case_id, images, label, str(entry.get("subject", case_id))))
     return cases
 
