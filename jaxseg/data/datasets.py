@@ -12,7 +12,7 @@ import numpy as np
 from jaxseg.config import ConfigError
 from jaxseg.data.cases import LoadedCase, read_case
 from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
-from jaxseg.data.prepare import PrepareSummary, cache_folder, prepare_cases
+from jaxseg.data.prepare import PrepareSummary, cache_folder, cache_root, prepare_cases
 from jaxseg.data.preprocess import Preprocessing, normalize
 from jaxseg.data.synthetic import write_phantom_dataset
 from jaxseg.io import ReadError, Volume
@@ -68,8 +68,7 @@ def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | Non
 
 def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
     """`jaxseg prepare`: every case of the config's dataset into its cache (data.cache_dir, else WORKDIR/prepared)."""
-    if workdir is None and not config.data.cache_dir:
-        raise ConfigError("config key 'data.cache_dir' is empty and no work folder was given: set one of them")
+    cache_root(config, workdir)  # Before a phantom dataset is generated anywhere.
     index, _ = open_dataset(config, workdir)
     return prepare_dataset(config, workdir, index, progress=progress)
 

@@ -51,15 +51,19 @@ class PrepareSummary:
                 "seconds": round(self.seconds, 3)}
 
 
+def cache_root(config: ml_collections.ConfigDict, workdir: str | os.PathLike | None) -> Path:
+    """`data.cache_dir`, else WORKDIR/prepared; ConfigError when neither is given."""
+    if config.data.cache_dir:
+        return Path(config.data.cache_dir)
+    if workdir is None:
+        raise ConfigError("config key 'data.cache_dir' is empty and no work folder was given: set one of them")
+    return Path(workdir) / "prepared"
+
+
 def cache_folder(config: ml_collections.ConfigDict, workdir: str | os.PathLike | None, index: DatasetIndex,
                  settings: Preprocessing) -> Path:
-    """CACHE_DIR/<dataset folder name>-<fingerprint of the dataset path and the settings>."""
-    if config.data.cache_dir:
-        root = Path(config.data.cache_dir)
-    elif workdir is not None:
-        root = Path(workdir) / "prepared"
-    else:
-        raise ConfigError("config key 'data.cache_dir' is empty and no work folder was given: set one of them")
+    """CACHE_ROOT/<dataset folder name>-<fingerprint of the dataset path and the settings>."""
+    root = cache_root(config, workdir)
     key = json.dumps({"version": CACHE_VERSION, "dataset": str(index.root.absolute()),
                       "settings": dataclasses.asdict(settings)}, sort_keys=True)
     return root / f"{index.root.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
