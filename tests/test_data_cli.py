@@ -45,3 +45,4 @@ def test_bench_data_puts_the_pipeline_next_to_the_train_step(phantom_root, tmp_p
     assert result["data_samples_per_s"] > 0 and result["train_samples_per_s"] > 0
     assert result["ratio"] == pytest.approx(result["data_samples_per_s"] / result["train_samples_per_s"], rel=0.01)
     assert result["data_mb_per_s"] == pytest.approx(result["data_samples_per_s"] * result["batch_mb"] / 4, rel=0.01)
+
