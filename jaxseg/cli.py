@@ -61,6 +61,40 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = load_config(args.config, overrides)
+    from jaxseg.data.datasets import prepare_all
+
+    summary = prepare_all(config, args.workdir, progress=True).to_json()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['folder']}: {summary['cases']} cases, {len(summary['prepared'])} prepared now, "
+          f"{len(summary['reused'])} already complete, {len(summary['failed'])} failed ({summary['seconds']:.1f} s)")
+    for case_id, error in summary["failed"].items():
+        print(f"  failed {case_id}: {error}")
+    return 0
+
+
+def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
+    import tempfile
+
+    config = load_config(args.config, overrides)
+    from jaxseg.bench import bench_data
+
+    with tempfile.TemporaryDirectory(prefix="jaxseg-bench-") as scratch:
+        result = bench_data(config, args.workdir or scratch, batches=args.batches, steps=args.steps)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['sampler']} samples {result['sample_shape']}, batch {result['batch_size']}, "
+          f"{result['workers']} workers, {result['devices']}")
+    print(f"  input pipeline  {result['data_samples_per_s']:10.1f} samples/s  {result['data_mb_per_s']:.1f} MB/s")
+    print(f"  train step      {result['train_samples_per_s']:10.1f} samples/s")
+    print(f"  ratio           {result['ratio']:10.2f}  (> 1: the pipeline keeps up)")
+    return 0
+
+
 def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.train.checkpoint_info import checkpoint_info
 
@@ -157,6 +191,30 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("output", help="label map to write (.nii.gz)")
     predict.set_defaults(run=_cmd_predict)
 
+    prepare = sub.add_parser("prepare", help="read, preprocess and cache every case of a config's dataset",
+                             description="Read every case of the config's dataset once, crop, resample and normalise "
+                             "it (config sections data and prepare) and write memory-mappable arrays to the prepared "
+                             "cache (data.cache_dir, else WORKDIR/prepared). Idempotent and safe to interrupt; cases "
+                             "that cannot be read are skipped and listed (or stop it: prepare.on_error=fail).")
+    prepare.add_argument("--config", required=True, help=CONFIG_HELP)
+    prepare.add_argument("--workdir", help="run folder whose prepared/ holds the cache when data.cache_dir is empty")
+    prepare.add_argument("--json", action="store_true", help="print JSON (keys folder, cases, prepared, reused, failed)")
+    prepare.set_defaults(run=_cmd_prepare)
+
+    bench = sub.add_parser("bench", help="throughput measurements").add_subparsers(dest="what", required=True,
+                                                                                  metavar="WHAT")
+    bench_data = bench.add_parser("data", help="input pipeline samples/s next to the model's train step",
+                                  description="Samples/s and MB/s of the configured sampler with data.workers grain "
+                                  "workers, next to the samples/s of the configured model's train step on this "
+                                  "machine, and their ratio (> 1: the pipeline keeps the devices fed).")
+    bench_data.add_argument("--config", required=True, help=CONFIG_HELP)
+    bench_data.add_argument("--workdir", help="where the dataset cache goes (default: a temporary folder)")
+    bench_data.add_argument("--batches", type=int, default=20, help="pipeline batches timed (default 20)")
+    bench_data.add_argument("--steps", type=int, default=10, help="train steps timed (default 10)")
+    bench_data.add_argument("--json", action="store_true", help="print JSON (keys data_samples_per_s, "
+                            "data_mb_per_s, train_samples_per_s, ratio, ...)")
+    bench_data.set_defaults(run=_cmd_bench_data)
+
     info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
                           description="Report a checkpoint's step, config name, validation metrics, parameter "
                           "count and params_digest (sha256 over every parameter array in tree order). PATH is a "
@@ -196,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo", "evaluate", "predict"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "prepare", "bench"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -37,15 +37,62 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "msd"  # "msd": a Decathlon-layout folder at data.root; "phantom": generated.
+    c.data.source = "msd"  # "msd": a Decathlon or nnU-Net raw folder at data.root; "phantom": generated.
     c.data.root = ""  # For "phantom", empty means WORKDIR/phantom.
-    c.data.num_val = 1  # Cases taken from the labelled set for validation (best checkpoint).
-    c.data.num_test = 3  # Cases held out from training and validation for `evaluate`.
+    c.data.num_val = 1  # Subjects taken from the labelled set for validation (best checkpoint).
+    c.data.num_test = 3  # Subjects held out from training and validation for `evaluate` (0 with folds).
     c.data.split_seed = 0
+    c.data.folds = 0  # k-fold cross-validation over subjects: the test split is fold `data.fold`.
+    c.data.fold = 0
     c.data.plane = "axial"  # Anatomical plane of the 2D slices: axial | coronal | sagittal.
-    c.data.clip_hu = (-250.0, 450.0)  # Intensity window; values are then scaled to [-1, 1].
+    c.data.normalize = "auto"  # auto (CT window for CT channels, else z-score) | ct | zscore | none.
+    c.data.clip_hu = (-250.0, 450.0)  # CT window in HU; clipped values are centred on the window...
+    c.data.ct_divisor = 0.0  # ...and divided by this (seed 004: 500); 0 means half the window -> [-1, 1].
+    c.data.cache_dir = ""  # Prepared cache (`jaxseg prepare`); empty means WORKDIR/prepared.
+    c.data.sampler = "slices"  # slices | blocks | volumes | pairs (see the `sampling` section).
     c.data.batch_size = 16  # Global batch (all devices, all hosts).
     c.data.workers = 0  # grain worker processes; 0 reads in the training process.
+
+    c.prepare = ml_collections.ConfigDict()
+    c.prepare.spacing_mm = ()  # Resample to this spacing (x, y, z); empty keeps each case's own.
+    c.prepare.crop = "none"  # none | body (CT above -500 HU, other channels non-zero) | foreground.
+    c.prepare.crop_margin_mm = 0.0  # Kept around the crop box.
+    c.prepare.on_error = "skip"  # skip (log, count, go on) | fail: a case that cannot be read.
+    c.prepare.locations_per_class = 10000  # Voxel positions stored per class for foreground sampling.
+
+    c.sampling = ml_collections.ConfigDict()
+    c.sampling.slice_shapes = "pad"  # slices, pairs: pad every slice to the largest | bucket by size.
+    c.sampling.skip_empty_slices = False  # slices: leave out slices without foreground.
+    c.sampling.block_shape = (96, 96, 96)  # blocks: voxels (x, y, z).
+    c.sampling.blocks_per_case = 50  # blocks: draws per case per epoch (seed 000).
+    c.sampling.foreground_fraction = 0.33  # blocks: share of blocks centred on foreground (nnU-Net).
+    c.sampling.class_balanced = False  # blocks: foreground class drawn uniformly, not by volume.
+    c.sampling.pair_classes = ()  # pairs: label values to propagate; empty means every foreground class.
+    c.sampling.pair_max_offset = 2  # pairs: the prior is the label of slice t+k, 1 <= |k| <= this.
+
+    c.augment = ml_collections.ConfigDict()
+    c.augment.flip_p = 0.0  # Per spatial axis.
+    c.augment.rot90_p = 0.0  # k x 90 degrees in a plane of two equally long axes.
+    c.augment.rotate_p = 0.0
+    c.augment.rotate_deg = 180.0  # Uniform in +-this, about each axis (one in 2D).
+    c.augment.scale_p = 0.0
+    c.augment.scale_range = (0.8, 1.2)  # Zoom factor (> 1 enlarges).
+    c.augment.elastic_p = 0.0
+    c.augment.elastic_sigma = 8.0  # Smoothness of the displacement field, voxels.
+    c.augment.elastic_alpha = 2.0  # Displacement standard deviation, voxels.
+    c.augment.label_interpolation = "nearest"  # nearest | onehot (linear per class, then argmax).
+    c.augment.brightness_p = 0.0
+    c.augment.brightness_range = (0.75, 1.25)  # Multiplicative.
+    c.augment.contrast_p = 0.0
+    c.augment.contrast_range = (0.75, 1.25)  # About the mean, value range kept.
+    c.augment.gamma_p = 0.0
+    c.augment.gamma_range = (0.7, 1.5)
+    c.augment.noise_p = 0.0
+    c.augment.noise_std = 0.1  # Gaussian noise, std uniform in [0, this].
+    c.augment.blur_p = 0.0
+    c.augment.blur_sigma = (0.5, 1.0)  # Gaussian blur, voxels.
+    c.augment.prior_rotate_deg = 0.0  # pairs: prior-only rotation about the image centre (seed 004: 1)...
+    c.augment.prior_scale = 0.0  # ...and scaling by 1 +- this (seed 004: 0.1), on top of the shared transform.
 
     c.phantom = ml_collections.ConfigDict()
     c.phantom.num_cases = 14
@@ -160,9 +207,40 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "data.source": _one_of("msd", "phantom"),
     "data.num_val": _non_negative,
     "data.num_test": _non_negative,
+    "data.folds": lambda v: v == 0 or v >= 2,
+    "data.fold": _non_negative,
     "data.plane": _one_of("axial", "coronal", "sagittal"),
+    "data.normalize": _one_of("auto", "ct", "zscore", "none"),
+    "data.clip_hu": lambda v: len(v) == 2 and v[0] < v[1],
+    "data.ct_divisor": _non_negative,
+    "data.sampler": _one_of("slices", "blocks", "volumes", "pairs"),
     "data.batch_size": _positive,
     "data.workers": _non_negative,
+    "prepare.spacing_mm": lambda v: len(v) in (0, 3) and all(s > 0 for s in v),
+    "prepare.crop": _one_of("none", "body", "foreground"),
+    "prepare.crop_margin_mm": _non_negative,
+    "prepare.on_error": _one_of("skip", "fail"),
+    "prepare.locations_per_class": _positive,
+    "sampling.slice_shapes": _one_of("pad", "bucket"),
+    "sampling.block_shape": lambda v: len(v) == 3 and all(s > 0 for s in v),
+    "sampling.blocks_per_case": _positive,
+    "sampling.foreground_fraction": lambda v: 0 <= v <= 1,
+    "sampling.pair_classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
+    "sampling.pair_max_offset": _positive,
+    **{f"augment.{name}_p": lambda v: 0 <= v <= 1 for name in
+       ("flip", "rot90", "rotate", "scale", "elastic", "brightness", "contrast", "gamma", "noise", "blur")},
+    "augment.rotate_deg": lambda v: 0 <= v <= 180,
+    "augment.scale_range": lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+    "augment.elastic_sigma": _positive,
+    "augment.elastic_alpha": _non_negative,
+    "augment.label_interpolation": _one_of("nearest", "onehot"),
+    "augment.brightness_range": lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+    "augment.contrast_range": lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+    "augment.gamma_range": lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+    "augment.noise_std": _non_negative,
+    "augment.blur_sigma": lambda v: len(v) == 2 and 0 < v[0] <= v[1],
+    "augment.prior_rotate_deg": lambda v: 0 <= v <= 180,
+    "augment.prior_scale": lambda v: 0 <= v < 1,
     "phantom.num_cases": _positive,
     "phantom.shape": lambda v: len(v) == 3 and all(s >= 16 for s in v),
     "phantom.spacing_mm": lambda v: len(v) == 3 and all(s > 0 for s in v),
@@ -207,6 +285,19 @@ _rule_docs = {
     "optimizer.momentum": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
+    "data.folds": "0 (no cross-validation) or at least 2 folds",
+    "data.clip_hu": "a window (low, high) in HU with low < high",
+    "prepare.spacing_mm": "empty, or three positive spacings in mm",
+    "sampling.block_shape": "three positive sizes in voxels",
+    "sampling.foreground_fraction": "in [0, 1]",
+    "sampling.pair_classes": "positive label values",
+    "augment.rotate_deg": "in [0, 180]",
+    "augment.prior_rotate_deg": "in [0, 180]",
+    "augment.prior_scale": "in [0, 1)",
+    **{f"augment.{name}": "a range (low, high) with 0 < low <= high" for name in
+       ("scale_range", "brightness_range", "contrast_range", "gamma_range", "blur_sigma")},
+    **{f"augment.{name}_p": "a probability in [0, 1]" for name in
+       ("flip", "rot90", "rotate", "scale", "elastic", "brightness", "contrast", "gamma", "noise", "blur")},
     "inference.roi_size": "() or 2 or 3 positive window sizes",
     "inference.overlap": "in [0, 1)",
     "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
@@ -243,6 +334,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"config key 'data.batch_size' = {config.data.batch_size} is not divisible by "
             f"'train.grad_accum_steps' = {config.train.grad_accum_steps}"
         )
+    if config.data.folds and config.data.fold >= config.data.folds:
+        raise ConfigError(f"config key 'data.fold' = {config.data.fold} must be below 'data.folds' = {config.data.folds}")
+    if config.data.folds and config.data.num_test:
+        raise ConfigError(f"config key 'data.num_test' = {config.data.num_test} must be 0 with 'data.folds' = "
+                          f"{config.data.folds}: the test cases are fold 'data.fold'")
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     _validate_model(config)

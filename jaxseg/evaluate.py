@@ -94,7 +94,7 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     if not splits[split]:
         raise ValueError(f"split '{split}' of {index.root} has no cases")
     per_case, cases = [], {}
-    for case in tqdm(load_cases(splits[split], first_config), desc=f"evaluate {split}", disable=not progress):
+    for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
         probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
                                       mesh)[1] for config, state, _, mesh in restored]
         prediction = label_map(average_probabilities(probabilities), first_config.inference)

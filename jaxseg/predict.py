@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from jaxseg.data.cases import prepare_image
+from jaxseg.data.datasets import prepare_image
 from jaxseg.evaluate import restore_for_inference
 from jaxseg.io import ReadError, Volume, read_dicom_series, read_nifti, write_nifti
 from jaxseg.io.nifti import is_nifti
@@ -32,7 +32,7 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     config, state, _, mesh = restore_for_inference(checkpoint, overrides)
     if source.array.ndim != 3:
         raise ReadError(input_path, f"expected a single-channel 3D volume, got shape {source.array.shape}")
-    image = prepare_image(source, tuple(config.data.clip_hu))
+    image = prepare_image(source, config)
     labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh)
     prediction = Volume(labels, image.affine)
     if like is None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from jaxseg.config import ConfigError, load_config
-from jaxseg.data.datasets import load_cases, open_dataset
-from jaxseg.data.slices import SliceSource, training_batches
+from jaxseg.data.datasets import open_dataset
+from jaxseg.data.pipeline import training_data
 from jaxseg.train.build import build_state, restore_trained
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
@@ -24,14 +24,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _source(config, tmp_path):
-    _, splits = open_dataset(config, tmp_path)
-    return SliceSource(load_cases(splits["train"], config), "axial", 2)
+    index, splits = open_dataset(config, tmp_path)
+    return training_data(config, tmp_path, index, splits["train"], 2)
 
 
 def test_slice_source_shapes_and_padding(tiny_config, tmp_path):
     source = _source(tiny_config, tmp_path)
-    sample = source[0]
-    assert source.slice_shape == (32, 32)
+    sample = source.sampler.sample(source.sampler.elements[0], np.random.default_rng(0))
+    assert source.sample_shape == (32, 32)
     assert sample["image"].shape == (32, 32, 1) and sample["image"].dtype == np.float32
     assert sample["label"].shape == (32, 32) and sample["label"].dtype == np.int32
     assert -1.0 <= sample["image"].min() and sample["image"].max() <= 1.0
@@ -39,16 +39,16 @@ def test_slice_source_shapes_and_padding(tiny_config, tmp_path):
 
 def test_batches_are_deterministic_and_resume_from_state(tiny_config, tmp_path):
     source = _source(tiny_config, tmp_path)
-    first = training_batches(source, 4, seed=3)
+    first = source.batches(4, seed=3)
     for _ in range(2):
         next(first)
     state = first.get_state()
     expected = [next(first)["label"] for _ in range(3)]
-    again = training_batches(source, 4, seed=3)
+    again = source.batches(4, seed=3)
     again.set_state(state)
     for want in expected:
         np.testing.assert_array_equal(next(again)["label"], want)
-    other = training_batches(source, 4, seed=4)
+    other = source.batches(4, seed=4)
     assert any(not np.array_equal(next(other)["label"], e) for e in expected)
 
 
@@ -57,8 +57,8 @@ def test_train_steps_lower_the_loss_on_a_fixed_batch(phantom_root, tmp_path):
         phantom_root, **{"optimizer.learning_rate": 0.01, "optimizer.schedule": "constant"}))
     mesh = make_mesh()
     source = _source(tiny_config, tmp_path)
-    batch = global_batch(next(training_batches(source, 4, seed=0)), mesh)
-    state = build_state(tiny_config, mesh, source.slice_shape)
+    batch = global_batch(next(source.batches(4, seed=0)), mesh)
+    state = build_state(tiny_config, mesh, source.sample_shape)
     step = compile_train_step(make_loss_fn(tiny_config.loss), mesh)
     losses = []
     for _ in range(20):

@@ -1,1 +1,2 @@
-"""Datasets, their splits, cases in memory, 2D slice pipelines and synthetic phantoms."""
+"""Datasets and splits, the prepared cache, grain samplers (slices, blocks, volumes, propagated pairs),
+augmentation and synthetic phantoms."""

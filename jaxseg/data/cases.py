@@ -1,61 +1,88 @@
-"""Loading a labelled case into memory: canonical orientation, checked geometry, normalised intensity."""
+"""Reading a labelled case (NIfTI, NRRD, DICOM series and SEG): its channels and label on one checked
+grid, in RAS axis order."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 
 import numpy as np
 
 from jaxseg.data.msd import Case
-from jaxseg.io import ReadError, Volume, check_same_grid, read_nifti
+from jaxseg.io import ReadError, Volume, check_same_grid, read_dicom_seg, read_dicom_series, read_nifti, read_nrrd
+from jaxseg.io.nifti import is_nifti
+from jaxseg.io.nrrd import is_nrrd
 
 
 @dataclasses.dataclass(frozen=True)
 class LoadedCase:
-    """A case ready for sampling: image (I, J, K) float32 normalised, label (I, J, K) uint8, RAS axes.
-    `image.source` names the image file (predictions are written back in its geometry)."""
+    """A case ready for use, axes running R, A, S.
+
+    image: (I, J, K, C) float32 (raw values from `read_case`, normalised from `preprocess_case`),
+    label: (I, J, K) uint8 label map on the same grid. `image.source` names the image file
+    (predictions are written back in its geometry).
+    """
 
     case_id: str
     image: Volume
     label: Volume
 
 
-def normalize_ct(hu: np.ndarray, clip_hu: tuple[float, float]) -> np.ndarray:
-    """Clip Hounsfield units to a window and scale it linearly to [-1, 1] (float32)."""
-    low, high = float(clip_hu[0]), float(clip_hu[1])
-    scaled = (np.clip(hu.astype(np.float32), low, high) - (low + high) / 2) / ((high - low) / 2)
-    return scaled.astype(np.float32)
+def read_volume(path: str | os.PathLike) -> Volume:
+    """An image file or DICOM series folder as a Volume (NIfTI, NRRD or DICOM series)."""
+    path = Path(path)
+    if path.is_dir():
+        return read_dicom_series(path)
+    if is_nifti(path):
+        return read_nifti(path)
+    if is_nrrd(path):
+        return read_nrrd(path)
+    raise ReadError(path, "unsupported image: expected NIfTI (.nii, .nii.gz), NRRD (.nrrd) or a DICOM series folder")
 
 
-def prepare_image(image: Volume, clip_hu: tuple[float, float]) -> Volume:
-    """An image as models see it: RAS axes, intensities normalised (float32)."""
-    canonical = image.as_canonical()
-    return Volume(normalize_ct(canonical.array, clip_hu), canonical.affine, canonical.source)
+def read_label(path: str | os.PathLike, image: Volume) -> Volume:
+    """A label map for `image`: a NIfTI or NRRD file, or a DICOM SEG placed on the image's grid
+    (label value n = SegmentNumber n)."""
+    if is_nifti(path) or is_nrrd(path):
+        return read_volume(path)
+    return read_dicom_seg(path, reference=image).labels
 
 
-def load_case(case: Case, clip_hu: tuple[float, float], num_classes: int) -> LoadedCase:
-    """Read, check and normalise one case; ReadError naming the case's file if anything is off.
+def _read_image(case: Case) -> Volume:
+    """(I, J, K, C) float32: one file per channel, or one 4D file holding every channel."""
+    volumes = [read_volume(path) for path in case.images]
+    for path, volume in zip(case.images, volumes):
+        if len(case.images) > 1 and volume.array.ndim != 3:
+            raise ReadError(path, f"expected one 3D channel, got shape {volume.array.shape}")
+        check_same_grid(volumes[0], volume)
+    arrays = [v.array if v.array.ndim == 4 else v.array[..., None] for v in volumes]
+    image = np.concatenate(arrays, axis=-1).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(image)):
+        raise ReadError(case.images[0], "image holds NaN or infinite values")
+    return Volume(image, volumes[0].affine, str(case.images[0]))
 
-    Image and label must share the grid (same shape, grid corners within 0.01 mm: otherwise a
-    GeometryMismatchError) and label values must lie in [0, num_classes). Both are reoriented to
-    RAS axes (flips and transposes only).
+
+def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
+    """Read and check one case; ReadError naming the offending file if anything is off.
+
+    Image channels and label must share the grid (same shape, grid corners within 0.01 mm, else a
+    GeometryMismatchError), the image
+    must have `num_channels` channels and label values must be integers in [0, num_classes).
+    Both are reoriented to RAS axes (flips and transposes only).
     """
-    image = read_nifti(case.image)
-    label = read_nifti(case.label)
-    if image.array.ndim != 3:
-        raise ReadError(case.image, f"expected a single-channel 3D image, got shape {image.array.shape}")
+    image = _read_image(case)
+    if image.array.shape[-1] != num_channels:
+        raise ReadError(case.images[0], f"has {image.array.shape[-1]} channels, the dataset declares {num_channels}")
+    label = read_label(case.label, image)
     if label.array.ndim != 3:
         raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
     check_same_grid(image, label)
     values = label.array
-    if values.dtype.kind == "f":
-        if not np.array_equal(values, np.round(values)):
-            raise ReadError(case.label, "label map holds non-integer values")
+    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+        raise ReadError(case.label, "label map holds non-integer values")
     if values.min() < 0 or values.max() >= num_classes:
         raise ReadError(case.label, f"label values span [{values.min()}, {values.max()}], expected [0, {num_classes})")
+    image = image.as_canonical()
     label = label.as_canonical()
-    return LoadedCase(
-        case.case_id,
-        prepare_image(image, clip_hu),
-        Volume(label.array.astype(np.uint8), label.affine, label.source),
-    )
+    return LoadedCase(case.case_id, image, Volume(label.array.astype(np.uint8), label.affine, str(case.label)))

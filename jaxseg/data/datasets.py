@@ -1,16 +1,21 @@
-"""Opening the dataset a config names: its folder, its index, its split."""
+"""Opening the dataset a config names: its folder, its index, its split, its prepared cache."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import ml_collections
+import numpy as np
 
 from jaxseg.config import ConfigError
-from jaxseg.data.cases import LoadedCase, load_case
+from jaxseg.data.cases import LoadedCase, read_case
 from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
+from jaxseg.data.prepare import PrepareSummary, cache_folder, cache_root, prepare_cases
+from jaxseg.data.preprocess import Preprocessing, normalize
 from jaxseg.data.synthetic import write_phantom_dataset
+from jaxseg.io import ReadError, Volume
 
 log = logging.getLogger(__name__)
 
@@ -24,27 +29,83 @@ def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path
             log.info("generating %d phantom cases in %s", p.num_cases, root)
         return write_phantom_dataset(root, p.num_cases, tuple(p.shape), tuple(p.spacing_mm), p.seed)
     if not config.data.root:
-        raise ConfigError("config key 'data.root' is empty: set it to a Decathlon-layout dataset folder")
+        raise ConfigError("config key 'data.root' is empty: set it to a Decathlon or nnU-Net raw dataset folder")
     return Path(config.data.root)
 
 
 def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[DatasetIndex, dict[str, tuple[Case, ...]]]:
-    """The dataset index and its train/val/test split; checks it against the model config."""
+    """The dataset index and its train/val/test split; checks it against the config."""
     index = read_msd_index(dataset_root(config, workdir))
-    if index.num_classes != config.model.num_classes:
+    if config.data.sampler == "pairs" and config.model.num_classes != 2:
+        raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be 2 for "
+                          "'data.sampler' = pairs: each sample segments one object")
+    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:
         raise ConfigError(
             f"config key 'model.num_classes' = {config.model.num_classes} but {index.root}/dataset.json "
             f"defines {index.num_classes} labels {index.labels}"
         )
-    if config.data.num_val + config.data.num_test >= len(index.cases):
-        raise ConfigError(
-            f"config keys 'data.num_val' + 'data.num_test' = {config.data.num_val + config.data.num_test} "
-            f"leave no training case among the {len(index.cases)} cases of {index.root}"
-        )
-    splits = split_cases(index.cases, config.data.num_val, config.data.num_test, config.data.split_seed)
+    d = config.data
+    try:
+        splits = split_cases(index.cases, d.num_val, d.num_test, d.split_seed, d.folds, d.fold)
+    except ValueError as err:
+        raise ConfigError(f"config keys 'data.num_val', 'data.num_test', 'data.folds' do not fit the cases of "
+                          f"{index.root}: {err}") from None
     return index, splits
 
 
-def load_cases(cases: tuple[Case, ...], config: ml_collections.ConfigDict) -> list[LoadedCase]:
-    """Load every case of a split (normalised, RAS axes)."""
-    return [load_case(case, tuple(config.data.clip_hu), config.model.num_classes) for case in cases]
+def preprocessing(config: ml_collections.ConfigDict, index: DatasetIndex) -> Preprocessing:
+    return Preprocessing.from_config(config, index.channels, index.num_classes)
+
+
+def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | None, index: DatasetIndex,
+                    cases: Sequence[Case] | None = None, progress: bool = False) -> PrepareSummary:
+    """Prepare `cases` (default: every case of the index) in the config's cache folder."""
+    settings = preprocessing(config, index)
+    folder = cache_folder(config, workdir, index, settings)
+    return prepare_cases(index.cases if cases is None else cases, folder, settings, len(index.channels),
+                         config.prepare.on_error, progress)
+
+
+def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
+    """`jaxseg prepare`: every case of the config's dataset into its cache (data.cache_dir, else WORKDIR/prepared)."""
+    cache_root(config, workdir)  # Before a phantom dataset is generated anywhere.
+    index, _ = open_dataset(config, workdir)
+    return prepare_dataset(config, workdir, index, progress=progress)
+
+
+def _model_image(image: Volume, settings: Preprocessing) -> Volume:
+    """RAS axes, normalised like the prepared cache; (I, J, K) for one channel (what `jaxseg.inference` takes)."""
+    image = image.as_canonical()
+    array = image.array if image.array.ndim == 4 else image.array[..., None]
+    normalised, _ = normalize(array.astype(np.float32, copy=False), settings)
+    return Volume(normalised[..., 0] if normalised.shape[-1] == 1 else normalised, image.affine, image.source)
+
+
+def prepare_image(image: Volume, config: ml_collections.ConfigDict) -> Volume:
+    """An image read for prediction, as the model saw its training images (see `load_cases`).
+
+    With `data.normalize = auto` every channel is taken as CT: set it explicitly for other modalities.
+    """
+    channels = ("CT",) * (image.array.shape[-1] if image.array.ndim == 4 else 1)
+    return _model_image(image, Preprocessing.from_config(config, channels, config.model.num_classes))
+
+
+def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:
+    """Read cases into memory for validation and evaluation: RAS axes, normalised as `prepare` does,
+    on their own grid (no crop or resampling, so predictions map back onto the files).
+
+    The image is (I, J, K) for a single channel, else (I, J, K, C).
+    A case that cannot be read is skipped with a logged error, or raises with `prepare.on_error = "fail"`.
+    """
+    settings = preprocessing(config, index)
+    loaded = []
+    for case in cases:
+        try:
+            raw = read_case(case, index.num_classes, len(index.channels))
+        except ReadError as err:
+            if config.prepare.on_error == "fail":
+                raise
+            log.error("case %s skipped: %s", case.case_id, err)
+            continue
+        loaded.append(LoadedCase(case.case_id, _model_image(raw.image, settings), raw.label))
+    return loaded

@@ -1,15 +1,23 @@
-"""2D slices of loaded cases along an anatomical plane, as a grain pipeline of training batches."""
+"""2D slices of prepared cases along an anatomical plane, padded for a U-Net.
+
+Every slice is padded at the high end of each in-plane axis to a multiple of `pad_multiple`
+(2^depth of the U-Net; seed 000 pads to 64). Planes of different sizes (sagittal and coronal
+slices of scans of different lengths) are either all padded to the largest size ("pad") or kept
+in buckets of equal padded size, each batch drawn from one bucket ("bucket").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import grain
 import numpy as np
 
-from jaxseg.data.cases import LoadedCase
+from jaxseg.data.augment import SpatialAugmentation, warp
+from jaxseg.data.cache import PreparedCase
+from jaxseg.data.intensity import IntensityAugmentation
+from jaxseg.io.volume import PLANE_NORMALS
 
-# Normalised intensity given to padding: the bottom of the window (air).
+# Normalised intensity that whole-volume inference gives padding: the bottom of the CT window (air).
 PAD_INTENSITY = -1.0
 
 
@@ -29,45 +37,63 @@ def pad_slices(stack: np.ndarray, height: int, width: int, value: float) -> np.n
     return np.pad(stack, pad, constant_values=value)
 
 
-class SliceSource(grain.sources.RandomAccessDataSource):
-    """Every slice of every case along one plane, padded to a common size.
+class PlaneSlices:
+    """Where slices of prepared cases (RAS axes) along a plane are, and the shape each is padded to.
 
-    Element i is {"image": (H, W, 1) float32, "label": (H, W) int32}. H and W are the largest
-    in-plane sizes among the cases, rounded up to `pad_multiple` (2^depth for a U-Net).
+    axis: the RAS axis normal to the plane. shapes[c]: (H, W) padded size of case c's slices, the
+    in-plane axes in RAS order, as `plane_stack` lays them out. buckets[c]: its shape group.
     """
 
-    def __init__(self, cases: Sequence[LoadedCase], plane: str, pad_multiple: int):
-        axes = [case.image.plane_axis(plane) for case in cases]
-        stacks = [plane_stack(case.image.array, a) for case, a in zip(cases, axes)]
-        label_stacks = [plane_stack(case.label.array, a) for case, a in zip(cases, axes)]
-        height = padded_size(max(s.shape[1] for s in stacks), pad_multiple)
-        width = padded_size(max(s.shape[2] for s in stacks), pad_multiple)
-        self._images = np.concatenate([pad_slices(s, height, width, PAD_INTENSITY) for s in stacks])
-        self._labels = np.concatenate([pad_slices(s, height, width, 0) for s in label_stacks])
+    def __init__(self, cases: Sequence[PreparedCase], plane: str, pad_multiple: int, shapes: str):
+        self.cases = list(cases)
+        self.axis = PLANE_NORMALS[plane]
+        sizes = [[padded_size(s, pad_multiple) for a, s in enumerate(c.shape) if a != self.axis] for c in cases]
+        if shapes == "pad":
+            sizes = [np.max(sizes, axis=0).tolist()] * len(sizes)
+        self.shapes = [tuple(int(s) for s in size) for size in sizes]
+        distinct = sorted(set(self.shapes))
+        self.buckets = np.array([distinct.index(s) for s in self.shapes], np.int64)
 
-    def __len__(self) -> int:
-        return len(self._images)
+    def take(self, array: np.ndarray, index: int) -> np.ndarray:
+        """Slice `index` of a RAS-ordered array (I, J, K, ...) along the plane: (H0, W0, ...)."""
+        return array[(slice(None),) * self.axis + (index,)]
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        return {"image": self._images[index][..., None], "label": self._labels[index].astype(np.int32)}
+    def count(self, case: int) -> int:
+        return self.cases[case].shape[self.axis]
+
+
+class SliceSampler:
+    """Every slice of every case along a plane, once per epoch.
+
+    Sample: {"image": (H, W, C) float32, "label": (H, W) int32}, padded with the case's value of
+    empty space and label 0, then augmented (one in-plane transform for image and label).
+    skip_empty: leave out slices without foreground (seed 000's background-only slices).
+    """
+
+    def __init__(self, cases: Sequence[PreparedCase], plane: str, pad_multiple: int, shapes: str = "pad",
+                 skip_empty: bool = False, spatial: SpatialAugmentation = SpatialAugmentation(),
+                 intensity: IntensityAugmentation = IntensityAugmentation()):
+        self.planes = PlaneSlices(cases, plane, pad_multiple, shapes)
+        self.spatial, self.intensity = spatial, intensity
+        rows = []
+        for c, case in enumerate(cases):
+            slices = np.arange(self.planes.count(c))
+            if skip_empty:
+                slices = slices[case.slice_counts(self.planes.axis)[1:].sum(axis=0) > 0]
+            rows.append(np.column_stack([np.full(len(slices), c), slices]))
+        self.elements = np.concatenate(rows).astype(np.int64)
+        self.buckets = self.planes.buckets[self.elements[:, 0]]
 
     @property
-    def slice_shape(self) -> tuple[int, int]:
-        return self._images.shape[1:3]
+    def sample_shapes(self) -> list[tuple[int, int]]:
+        """The distinct spatial shapes of samples."""
+        return sorted(set(self.planes.shapes))
 
-
-def training_batches(source: grain.sources.RandomAccessDataSource, batch_size: int, seed: int,
-                     workers: int = 0, shard_index: int = 0,
-                     shard_count: int = 1) -> grain.DatasetIterator:
-    """An endless iterator of shuffled batches, deterministic from `seed`.
-
-    Each epoch is a new permutation. With several hosts, host `shard_index` of `shard_count`
-    receives every shard_count-th sample of the same global order, so `batch_size` here is the
-    per-host batch. The iterator's `get_state()`/`set_state()` resume it exactly.
-    """
-    dataset = grain.MapDataset.source(source).shuffle(seed=seed).repeat()
-    dataset = dataset[shard_index::shard_count].batch(batch_size, drop_remainder=True)
-    iterable = dataset.to_iter_dataset()
-    if workers > 0:
-        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
-    return iter(iterable)
+    def sample(self, element: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        c, index = int(element[0]), int(element[1])
+        case = self.planes.cases[c]
+        image = self.planes.take(case.image, index)
+        label = self.planes.take(case.label, index)
+        image, (label,) = warp(image, [label], np.zeros(2, int), self.planes.shapes[c], self.spatial, rng,
+                               case.pad_value)
+        return {"image": self.intensity(image, rng), "label": label.astype(np.int32)}

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 
 from jaxseg.data.datasets import load_cases, open_dataset
-from jaxseg.data.slices import SliceSource, training_batches
+from jaxseg.data.pipeline import training_data
 from jaxseg.models import downsampling_factor
 from jaxseg.report import training_curves
 from jaxseg.train.build import build_state
@@ -43,18 +43,17 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     a checkpoint and raises TrainingInterrupted. Returns the final train state.
     """
     workdir = Path(workdir)
-    _, splits = open_dataset(config, workdir)
+    index, splits = open_dataset(config, workdir)
     pad_multiple = downsampling_factor(config.model)
-    source = SliceSource(load_cases(splits["train"], config), config.data.plane, pad_multiple)
-    val_cases = load_cases(splits["val"], config)
-    log.info("%d training slices of %s from %d cases; %d validation cases",
-             len(source), source.slice_shape, len(splits["train"]), len(val_cases))
+    train_data = training_data(config, workdir, index, splits["train"], pad_multiple)
+    val_cases = load_cases(splits["val"], config, index)
+    log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
     mesh = make_mesh(config.mesh.data)
     local_batch = _local_batch_size(config, mesh.size)
-    state = build_state(config, mesh, source.slice_shape)
-    batches = training_batches(source, local_batch, seed=config.seed, workers=config.data.workers,
-                               shard_index=jax.process_index(), shard_count=jax.process_count())
+    state = build_state(config, mesh, train_data.sample_shape)
+    batches = train_data.batches(local_batch, seed=config.seed, workers=config.data.workers,
+                                 shard_index=jax.process_index(), shard_count=jax.process_count())
 
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints)
     start = 0

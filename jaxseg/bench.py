@@ -1,0 +1,72 @@
+"""`jaxseg bench data`: can the input pipeline feed the configured model's train step on this machine?"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import ml_collections
+
+from jaxseg.data.datasets import open_dataset
+from jaxseg.data.pipeline import training_data
+from jaxseg.data.schedule import PREFETCH_BATCHES
+from jaxseg.models import downsampling_factor
+from jaxseg.train.build import build_state
+from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.step import compile_train_step
+
+
+def _timed(fn, count: int) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        fn()
+    return time.perf_counter() - start
+
+
+def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
+    """Samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`)
+    next to the samples/s of the configured model's train step on this machine's devices.
+
+    The pipeline is timed over `batches` batches after warm-up batches that empty the prefetch
+    buffers (worker start-up and buffered batches excluded), the train step over `steps` steps after compilation, on one batch already
+    on the devices. ratio > 1: the pipeline delivers faster than the step consumes.
+    """
+    index, splits = open_dataset(config, workdir)
+    data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
+    iterator = data.batches(config.data.batch_size, seed=config.seed, workers=config.data.workers)
+    first = next(iterator)
+    # Drain what the workers and threads buffered while starting, so that the timing sees production.
+    _timed(lambda: next(iterator), (config.data.workers + 1) * (PREFETCH_BATCHES + 1))
+    pipeline_s = _timed(lambda: next(iterator), batches)
+    iterator.close()
+    batch_mb = sum(v.nbytes for v in first.values()) / 1e6
+
+    mesh = make_mesh(config.mesh.data)
+    state = build_state(config, mesh, first["image"].shape[1:-1])
+    step = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
+    on_device = global_batch(first, mesh)
+    holder = {"state": state}
+
+    def train_once():
+        holder["state"], metrics = step(holder["state"], on_device)
+        jax.block_until_ready(metrics)
+
+    train_once()  # compile
+    step_s = _timed(train_once, steps)
+    data_rate = batches * config.data.batch_size / pipeline_s
+    train_rate = steps * config.data.batch_size / step_s
+    return {
+        "sampler": config.data.sampler,
+        "sample_shape": list(first["image"].shape[1:]),
+        "batch_size": config.data.batch_size,
+        "workers": config.data.workers,
+        "batch_mb": batch_mb,
+        "data_samples_per_s": round(data_rate, 2),
+        "data_mb_per_s": round(data_rate / config.data.batch_size * batch_mb, 2),
+        "train_samples_per_s": round(train_rate, 2),
+        "ratio": round(data_rate / train_rate, 3),
+        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
+        "cases": len(data.cases),
+    }
