@@ -22,7 +22,7 @@ def get_config():
     c.optimizer.learning_rate = 3e-3
     c.optimizer.schedule = "cosine"
     c.optimizer.warmup_steps = 20
-    c.train.steps = 400
+    c.train.steps = 300
     c.train.log_every = 20
     c.train.val_every = 100
     c.train.checkpoint_every = 100

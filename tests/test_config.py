@@ -11,7 +11,7 @@ def test_demo_config_loads_with_its_values():
     config = load_config("configs/demo.py")
     assert config.name == "demo"
     assert config.model.num_classes == 5
-    assert config.train.steps == 400
+    assert config.train.steps == 300
 
 
 @pytest.mark.parametrize(
