@@ -178,7 +178,6 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3
-    c.evaluate.checkpoint = "best"  # best | latest
     c.lock()
     return c
 
@@ -275,7 +274,6 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
     "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
-    "evaluate.checkpoint": _one_of("best", "latest"),
 }
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
