@@ -184,10 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(run=_cmd_evaluate)
 
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
-                             description="Segment a NIfTI volume and write the label map with the input's affine "
-                             "and orientation, so it overlays the input in 3D Slicer or ITK-SNAP.")
+                             description="Segment a NIfTI volume or a DICOM series folder and write the label map "
+                             "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP.")
     predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
-    predict.add_argument("input", help="a .nii or .nii.gz volume")
+    predict.add_argument("input", help="a .nii or .nii.gz volume, or a DICOM series folder")
     predict.add_argument("output", help="label map to write (.nii.gz)")
     predict.set_defaults(run=_cmd_predict)
 
