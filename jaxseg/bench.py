@@ -13,7 +13,7 @@ from jaxseg.data.pipeline import training_data
 from jaxseg.data.schedule import PREFETCH_BATCHES
 from jaxseg.models import downsampling_factor
 from jaxseg.train.build import build_state
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.train.mesh import global_batch, mesh_from_config
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.step import compile_train_step
 
@@ -43,7 +43,7 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
     iterator.close()
     batch_mb = sum(v.nbytes for v in first.values()) / 1e6
 
-    mesh = make_mesh(config.mesh.data)
+    mesh = mesh_from_config(config.mesh)
     state = build_state(config, mesh, first["image"].shape[1:-1])
     step = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
     on_device = global_batch(first, mesh)

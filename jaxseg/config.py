@@ -162,9 +162,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.val_every = 200
     c.train.keep_checkpoints = 1  # Latest checkpoints kept, besides the best one.
     c.train.grad_accum_steps = 1  # Micro-batches per optimiser step (data.batch_size is split).
+    c.train.best_metric = "dice"  # dice | iou: validation mean over cases and foreground classes; picks the best.
+    c.train.best_metric_ema = 0.0  # Choose by ema = a*ema + (1-a)*metric with a = this (nnU-Net: 0.9); 0: raw.
 
     c.mesh = ml_collections.ConfigDict()
-    c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes.
+    c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes (over mesh.spatial).
+    c.mesh.spatial = 1  # Devices splitting the first spatial axis of each sample (3D volumes too big for one).
 
     c.inference = ml_collections.ConfigDict()
     c.inference.mode = "slices"  # slices: whole 2D slices along data.plane; sliding_window: windows.
@@ -266,7 +269,10 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "train.val_every": _positive,
     "train.keep_checkpoints": _positive,
     "train.grad_accum_steps": _positive,
+    "train.best_metric": _one_of("dice", "iou"),
+    "train.best_metric_ema": lambda v: 0 <= v < 1,
     "mesh.data": lambda v: v == -1 or v > 0,
+    "mesh.spatial": _positive,
     "inference.mode": _one_of("slices", "sliding_window"),
     "inference.roi_size": lambda v: len(v) in (0, 2, 3) and all(r > 0 for r in v),
     "inference.overlap": lambda v: 0 <= v < 1,
@@ -281,6 +287,7 @@ _rule_docs = {
     "model.features": "at least two positive channel counts",
     "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
+    "train.best_metric_ema": "in [0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
     "data.folds": "0 (no cross-validation) or at least 2 folds",

@@ -2,7 +2,11 @@
 # Start P jaxseg processes on this machine, each with D CPU devices, as one multi-process job.
 #   launch/local_multiprocess.sh P [D] -- jaxseg train --config configs/demo.py --workdir runs/mp
 # Process i gets --coordinator localhost:PORT --num-processes P --process-id i; collectives use gloo.
-# Each process logs to logs/process_<i>.log; process 0's output also goes to the console.
+# Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default ./logs) and writes its pid to
+# process_<i>.pid there; process 0's output also goes to the console.
+# If one process fails or is killed, the others are killed too (they would wait for it in a collective
+# forever) and the script exits with the first failure's status; relaunching resumes from the last
+# complete checkpoint, as under SLURM.
 set -euo pipefail
 if [ $# -lt 3 ]; then
   echo "usage: $0 NUM_PROCESSES [DEVICES_PER_PROCESS] -- COMMAND..." >&2
@@ -14,19 +18,39 @@ if [ "$1" != "--" ]; then devices=$1; shift; fi
 [ "$1" = "--" ] || { echo "expected -- before the command" >&2; exit 2; }
 shift
 port=${JAXSEG_COORDINATOR_PORT:-$((20000 + RANDOM % 20000))}
+logs=${JAXSEG_LOG_DIR:-logs}
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices}"
 export JAX_PLATFORMS=cpu
-mkdir -p logs
+mkdir -p "$logs"
 pids=()
 for ((i = 0; i < processes; i++)); do
   if [ "$i" -eq 0 ]; then
-    "$@" --coordinator "localhost:${port}" --num-processes "$processes" --process-id "$i" 2>&1 | tee logs/process_0.log &
+    "$@" --coordinator "localhost:${port}" --num-processes "$processes" --process-id "$i" \
+      > >(tee "$logs/process_0.log") 2>&1 &
   else
-    "$@" --coordinator "localhost:${port}" --num-processes "$processes" --process-id "$i" > "logs/process_${i}.log" 2>&1 &
+    "$@" --coordinator "localhost:${port}" --num-processes "$processes" --process-id "$i" \
+      > "$logs/process_${i}.log" 2>&1 &
   fi
   pids+=($!)
+  echo $! > "$logs/process_${i}.pid"
 done
-trap 'kill -TERM "${pids[@]}" 2>/dev/null' TERM INT
+# SIGTERM/SIGINT go to every process, which saves a checkpoint and exits; that is not a failure.
+stopping=0
+trap 'stopping=1; kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
 status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+left=$processes
+while [ "$left" -gt 0 ]; do
+  code=0
+  finished=""
+  wait -n -p finished "${pids[@]}" || code=$?
+  [ -n "$finished" ] || continue  # interrupted by a trapped signal: nobody exited yet
+  left=$((left - 1))
+  if [ "$code" -ne 0 ] && [ "$status" -eq 0 ]; then
+    status=$code
+    if [ "$stopping" -eq 0 ]; then
+      echo "$0: process $finished exited with status $code; stopping the others" >&2
+      kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+  fi
+done
 exit "$status"

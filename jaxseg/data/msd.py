@@ -6,8 +6,9 @@ converts them, one file per channel named `<case>_0000.nii.gz`, `<case>_0001.nii
 nnU-Net v2 raw: `dataset.json` with `labels` {"background": 0, ...}, `channel_names`,
 `file_ending` and no `training` list; cases are `labelsTr/<case><ending>` with channels
 `imagesTr/<case>_<XXXX><ending>`.
-jaxseg's extensions of a `training` entry: `image` may be a DICOM series folder and `label` a DICOM
-SEG or NRRD file; `case` names the case (default: the image file name without its ending);
+jaxseg's extensions of a `training` entry: `image` may be a DICOM series folder, or a list of one
+file per channel (as BraTS ships them; the case is then named after their folder), and `label` a
+DICOM SEG or NRRD file; `case` names the case (default: the image file name without its ending);
 `subject` groups cases of one person (several scans or contrasts), which always share a split.
 """
 
@@ -69,13 +70,21 @@ def _msd_cases(root: Path, manifest: Path, entries: list, num_channels: int) -> 
     cases = []
     for entry in entries:
         try:
-            image, label = root / entry["image"], root / entry["label"]
+            image, label = entry["image"], root / entry["label"]
         except (KeyError, TypeError):
             raise ReadError(manifest, f"training entry {entry!r} lacks 'image' or 'label'") from None
-        stem = _strip_ending(image.name)
-        # nnU-Net's converted Decathlon sets keep the MSD dataset.json but split the channels.
-        split = _channel_files(image.parent, stem, image.name[len(stem):], num_channels)
-        images = (image,) if image.exists() or not split[0].is_file() else split
+        if isinstance(image, list):  # One file per channel, in the order of `modality`.
+            images = tuple(root / path for path in image)
+            if len(images) != num_channels:
+                raise ReadError(manifest, f"training entry {entry!r} lists {len(images)} channel files, "
+                                f"'modality' declares {num_channels}")
+            stem = images[0].parent.name
+        else:
+            image = root / image
+            stem = _strip_ending(image.name)
+            # nnU-Net's converted Decathlon sets keep the MSD dataset.json but split the channels.
+            split = _channel_files(image.parent, stem, image.name[len(stem):], num_channels)
+            images = (image,) if image.exists() or not split[0].is_file() else split
         _check_files((*images, label), manifest)
         case_id = str(entry.get("case", stem))
         cases.append(Case(case_id, images, label, str(entry.get("subject", case_id))))

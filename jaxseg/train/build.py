@@ -13,6 +13,7 @@ from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.mesh import make_mesh, replicated
 from jaxseg.train.optim import make_optimizer
 from jaxseg.train.state import TrainState, create_train_state
+from jaxseg.train.validation import best_metric_key
 
 
 def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tuple[int, ...] | None = None) -> TrainState:
@@ -44,10 +45,14 @@ def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tu
     The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
     """
     checkpoints = Checkpoints(directory)
+    latest = checkpoints.latest_step()
     if isinstance(which, int):
         step = which if which in checkpoints.manager.all_steps() else None
+    elif latest is not None and which == "best":
+        metric = best_metric_key(checkpoints.restore_config(latest).train)
+        step = checkpoints.best_step(metric) or latest
     else:
-        step = (checkpoints.best_step() if which == "best" else None) or checkpoints.latest_step()
+        step = latest
     if step is None:
         raise FileNotFoundError(f"{directory} holds no checkpoint {which if isinstance(which, int) else ''}".rstrip())
     config = checkpoints.restore_config(step)

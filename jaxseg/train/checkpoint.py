@@ -71,10 +71,11 @@ class Checkpoints:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def best_step(self) -> int | None:
-        """The step with the highest `best_metric`, or None when no checkpoint has metrics."""
-        scored = [(m[self.best_metric], s) for s in self.manager.all_steps()
-                  if (m := self.manager.metrics(s)) and self.best_metric in m]
+    def best_step(self, metric: str | None = None) -> int | None:
+        """The step with the highest `metric` (default: this run's best metric), or None when no
+        checkpoint has it."""
+        metric = metric or self.best_metric
+        scored = [(m[metric], s) for s in self.manager.all_steps() if (m := self.manager.metrics(s)) and metric in m]
         return max(scored)[1] if scored else None
 
     def metrics(self, step: int) -> dict[str, float] | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import Mesh
 
 from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.pipeline import training_data
@@ -17,29 +18,35 @@ from jaxseg.report import training_curves
 from jaxseg.train.build import build_state
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.logging import MetricsLog, progress_bar
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.config import ConfigError
+from jaxseg.train.mesh import SPACE_AXIS, data_parallel_size, global_batch, mesh_from_config
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.signals import TrainingInterrupted, stop_on_signals
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import compile_train_step
-from jaxseg.train.validation import validate
+from jaxseg.train.validation import best_metric_key, validate, with_metric_ema
 
 log = logging.getLogger(__name__)
 
 
-def _local_batch_size(config: ml_collections.ConfigDict, mesh_devices: int) -> int:
+def _local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...]) -> int:
+    """This process's share of the global batch; ConfigError when the batch or sample does not split over the mesh."""
     batch, accum = config.data.batch_size, config.train.grad_accum_steps
-    if (batch // accum) % mesh_devices:
-        raise ValueError(f"config key 'data.batch_size' = {batch} split into 'train.grad_accum_steps' = {accum} "
-                         f"microbatches is not divisible by the {mesh_devices} mesh devices")
+    data, space = data_parallel_size(mesh), mesh.shape[SPACE_AXIS]
+    if (batch // accum) % data:
+        raise ConfigError(f"config key 'data.batch_size' = {batch} split into 'train.grad_accum_steps' = {accum} "
+                          f"microbatches is not divisible by the {data} devices of the mesh's data axis")
+    if sample_shape[0] % space:
+        raise ConfigError(f"samples of shape {sample_shape} do not split into 'mesh.spatial' = {space} slabs "
+                          "along their first axis")
     return batch // jax.process_count()
 
 
 def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool = True) -> TrainState:
     """Train per the config in `workdir`, resuming from its newest readable checkpoint if any.
 
-    Writes WORKDIR/checkpoints/ (the latest `train.keep_checkpoints` and the best by validation
-    Dice), metrics.jsonl, tensorboard/ and, at the end, curves.png. On SIGTERM or SIGINT it saves
+    Writes WORKDIR/checkpoints/ (the latest `train.keep_checkpoints` and the best by the validation
+    metric `train.best_metric`, optionally averaged), metrics.jsonl, tensorboard/ and, at the end, curves.png. On SIGTERM or SIGINT it saves
     a checkpoint and raises TrainingInterrupted. Returns the final train state.
     """
     workdir = Path(workdir)
@@ -49,13 +56,14 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     val_cases = load_cases(splits["val"], config, index)
     log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
-    mesh = make_mesh(config.mesh.data)
-    local_batch = _local_batch_size(config, mesh.size)
+    mesh = mesh_from_config(config.mesh)
+    local_batch = _local_batch_size(config, mesh, train_data.sample_shape)
     state = build_state(config, mesh, train_data.sample_shape)
     batches = train_data.batches(local_batch, seed=config.seed, workers=config.data.workers,
                                  shard_index=jax.process_index(), shard_count=jax.process_count())
 
-    checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints)
+    checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints,
+                              best_metric=best_metric_key(config.train))
     start = 0
     if (resumed := checkpoints.restore_newest_readable(state)) is not None:
         start, state, data_state = resumed
@@ -89,7 +97,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
             tic, window_start = time.perf_counter(), step
             scores = None
             if val_cases and (step % config.train.val_every == 0 or last):
-                scores = {"val_dice": validate(state, val_cases, config, mesh)}
+                state, scores = with_metric_ema(state, validate(state, val_cases, config, mesh), config.train)
                 record.update(scores)
             if lead:
                 metrics_log.write(step, record)

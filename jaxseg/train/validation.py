@@ -1,4 +1,4 @@
-"""Validation during training: mean foreground Dice over whole held-out volumes."""
+"""Validation during training: mean foreground Dice and IoU over whole held-out volumes."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from jax.sharding import Mesh
 from jaxseg.data.cases import LoadedCase
 from jaxseg.inference import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
-from jaxseg.metrics import dice_score
+from jaxseg.metrics import dice_score, iou_score
 from jaxseg.models import downsampling_factor
+from jaxseg.train.mesh import data_parallel_size
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import predict_step
 
@@ -30,7 +31,7 @@ def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.Config
     """A host function images (B, *spatial, C) -> probabilities (B, *spatial, C_out), jit-compiled,
     mirrored over `inference.mirror_axes` when set.
 
-    B is `inference.batch_size` rounded up to a multiple of the mesh size; returns (predict_fn, B).
+    B is `inference.batch_size` rounded up to a multiple of the mesh's data axis; returns (predict_fn, B).
     """
     axes = tuple(config.inference.mirror_axes)
     compiled = _mirrored_predict(axes) if axes else _predict
@@ -38,7 +39,8 @@ def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.Config
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(compiled(state, images))
 
-    return predict, -(-config.inference.batch_size // mesh.size) * mesh.size
+    data = data_parallel_size(mesh)
+    return predict, -(-config.inference.batch_size // data) * data
 
 
 def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_collections.ConfigDict,
@@ -49,12 +51,36 @@ def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_col
     return label_map(probs, config.inference), probs
 
 
-def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict, mesh: Mesh) -> float:
-    """Mean over cases and foreground classes of the Dice of whole-volume predictions."""
-    scores = []
+def best_metric_key(train_config: ml_collections.ConfigDict) -> str:
+    """The name, among the validation scores, of the one that picks the best checkpoint."""
+    return f"val_{train_config.best_metric}" + ("_ema" if train_config.best_metric_ema else "")
+
+
+def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict,
+             mesh: Mesh) -> dict[str, float]:
+    """{"val_dice", "val_iou"}: means over cases and foreground classes of whole-volume predictions."""
+    dice, iou = [], []
     for case in cases:
         axis = case.image.plane_axis(config.data.plane)
         labels, _ = segment_case(state, case.image.array, axis, config, mesh)
         truth = case.label.array
-        scores += [dice_score(labels == c, truth == c) for c in range(1, config.model.num_classes)]
-    return float(np.mean(scores))
+        for c in range(1, config.model.num_classes):
+            dice.append(dice_score(labels == c, truth == c))
+            iou.append(iou_score(labels == c, truth == c))
+    return {"val_dice": float(np.mean(dice)), "val_iou": float(np.mean(iou))}
+
+
+def with_metric_ema(state: TrainState, scores: dict[str, float],
+                    train_config: ml_collections.ConfigDict) -> tuple[TrainState, dict[str, float]]:
+    """Add the running average of the best metric to `scores` (and to the state) when one is configured.
+
+    nnU-Net chooses its best checkpoint by such an average: one validation is a noisy estimate.
+    """
+    decay = train_config.best_metric_ema
+    if not decay:
+        return state, scores
+    value = scores[f"val_{train_config.best_metric}"]
+    previous = float(state.metric_ema)
+    ema = value if np.isnan(previous) else decay * previous + (1 - decay) * value
+    metric_ema = jax.device_put(np.float32(ema), state.metric_ema.sharding)
+    return state.replace(metric_ema=metric_ema), {**scores, best_metric_key(train_config): float(np.float32(ema))}
