@@ -38,13 +38,15 @@ done
 stopping=0
 trap 'stopping=1; kill -TERM "${pids[@]}" 2>/dev/null || true' TERM INT
 status=0
-left=$processes
-while [ "$left" -gt 0 ]; do
+running=("${pids[@]}")
+while [ "${#running[@]}" -gt 0 ]; do
   code=0
   finished=""
-  wait -n -p finished "${pids[@]}" || code=$?
+  wait -n -p finished "${running[@]}" || code=$?
   [ -n "$finished" ] || continue  # interrupted by a trapped signal: nobody exited yet
-  left=$((left - 1))
+  still=()
+  for pid in "${running[@]}"; do [ "$pid" = "$finished" ] || still+=("$pid"); done
+  running=("${still[@]}")
   if [ "$code" -ne 0 ] && [ "$status" -eq 0 ]; then
     status=$code
     if [ "$stopping" -eq 0 ]; then

@@ -14,8 +14,8 @@ from flax.training import train_state
 class TrainState(train_state.TrainState):
     """Flax's TrainState plus the model's `batch_stats` collection (empty without batch norm), the
     key from which each step's dropout randomness is folded (so a resumed run draws the same), and
-    the running average of the validation metric that picks the best checkpoint (NaN before the
-    first validation; checkpointed so that a resumed run picks the same best step)."""
+    the running average of the validation metric that picks the best checkpoint (-inf before the
+    first validation, not NaN: multi-process placement checks that every process holds equal values; checkpointed so that a resumed run picks the same best step)."""
 
     batch_stats: Any = None
     rng: jax.Array | None = None
@@ -33,7 +33,7 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: 
         batch_stats=variables.get("batch_stats", {}),
         tx=tx,
         rng=jax.random.key_data(step_rng),
-        metric_ema=jnp.full((), jnp.nan, jnp.float32),
+        metric_ema=jnp.full((), -jnp.inf, jnp.float32),
     )
 
 

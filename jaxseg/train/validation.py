@@ -81,6 +81,6 @@ def with_metric_ema(state: TrainState, scores: dict[str, float],
         return state, scores
     value = scores[f"val_{train_config.best_metric}"]
     previous = float(state.metric_ema)
-    ema = value if np.isnan(previous) else decay * previous + (1 - decay) * value
+    ema = value if np.isinf(previous) else decay * previous + (1 - decay) * value
     metric_ema = jax.device_put(np.float32(ema), state.metric_ema.sharding)
     return state.replace(metric_ema=metric_ema), {**scores, best_metric_key(train_config): float(np.float32(ema))}

@@ -1,0 +1,80 @@
+"""The seed recipes in configs/ load, and each trains at tiny scale (slow: one compile per config)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxseg.config import CONFIGS_DIR, load_config
+from jaxseg.data.msd import read_msd_index
+from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.loop import fit
+from tests.conftest import tiny_overrides
+
+BRATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2015_deepmedic_subset"
+BRATS_CASES = ("brats_2013_pat0001_1", "brats_2013_pat0002_1", "brats_2013_pat0003_1")
+
+
+def test_every_config_loads():
+    names = sorted(p.stem for p in CONFIGS_DIR.glob("*.py"))
+    assert {"demo", "pig_ct_unet2d", "pig_ct_unet3d", "kayalibay_brats", "kayalibay_hand"} <= set(names)
+    for name in names:
+        assert load_config(name).name == name
+
+
+def _brats_root(tmp_path: Path) -> Path:
+    """A dataset.json over the shared BraTS cases, channel files listed per case (FLAIR, T1c)."""
+    if not BRATS.is_dir():
+        pytest.skip(f"{BRATS} is absent")
+    entries = [{"image": [str(BRATS / c / "Flair_subtrMeanDivStd.nii.gz"), str(BRATS / c / "T1c_subtrMeanDivStd.nii.gz")],
+                "label": str(BRATS / c / "OTMultiClass.nii.gz")} for c in BRATS_CASES]
+    manifest = {"labels": {"0": "background", "1": "necrosis", "2": "edema", "3": "non-enhancing", "4": "enhancing"},
+                "modality": {"0": "FLAIR", "1": "T1c"}, "training": entries}
+    (tmp_path / "dataset.json").write_text(json.dumps(manifest))
+    return tmp_path
+
+
+def test_brats_channel_lists_index_by_case_folder(tmp_path):
+    index = read_msd_index(_brats_root(tmp_path))
+    assert [c.case_id for c in index.cases] == list(BRATS_CASES)
+    assert index.channels == ("FLAIR", "T1c") and index.num_classes == 5
+    assert [p.name for p in index.cases[0].images] == ["Flair_subtrMeanDivStd.nii.gz", "T1c_subtrMeanDivStd.nii.gz"]
+
+
+def _train_tiny(name: str, overrides: list[str], workdir: Path) -> dict:
+    config = load_config(name, overrides)
+    fit(config, workdir, progress=False)
+    losses = [json.loads(line)["loss"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    store = Checkpoints(workdir / "checkpoints")
+    metrics = store.metrics(store.latest_step())
+    store.close()
+    assert all(np.isfinite(losses)) and store.latest_step() == config.train.steps
+    assert 0 <= metrics["val_dice"] <= 1
+    return metrics
+
+
+TINY_TRAIN = {"train.steps": 2, "train.log_every": 1, "train.val_every": 2, "train.checkpoint_every": 2}
+PHANTOM = {"data.source": "phantom", "data.folds": 0, "data.num_test": 1, "data.num_val": 1, "model.num_classes": 5,
+           "loss.class_weights": (), "model.depth": None, "model.base_features": None, "inference.batch_size": 4}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, extra", [
+    ("pig_ct_unet2d", {"model.features": (4, 8), "data.plane": "coronal", "data.batch_size": 2}),
+    ("pig_ct_unet3d", {"model.features": (4, 8), "sampling.block_shape": (16, 16, 16), "sampling.blocks_per_case": 2,
+                       "inference.roi_size": (16, 16, 16)}),
+    ("kayalibay_hand", {"model.depth": 3, "model.base_features": 8, "data.num_val": 1, "data.num_test": 1}),
+])
+def test_phantom_stand_ins_train(name, extra, phantom_root, tmp_path):
+    overrides = tiny_overrides(phantom_root, **{**PHANTOM, **TINY_TRAIN, **extra})
+    _train_tiny(name, [o for o in overrides if not o.startswith("model.features") or "features" in extra], tmp_path)
+
+
+@pytest.mark.slow
+def test_kayalibay_brats_trains_on_brats(tmp_path):
+    root = _brats_root(tmp_path / "data")
+    overrides = [f"data.root={root}", "model.in_channels=2", "data.folds=0", "data.num_val=1",
+                 "prepare.spacing_mm=(8.0,8.0,8.0)", "inference.roi_size=(24,24,16)",
+                 *[f"{k}={v}" for k, v in TINY_TRAIN.items()]]
+    _train_tiny("kayalibay_brats", overrides, tmp_path / "run")
