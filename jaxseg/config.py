@@ -155,7 +155,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor.
     c.optimizer.decay_factor = 0.1
     c.optimizer.warmup_steps = 0
-    c.optimizer.weight_decay = 0.0
+    c.optimizer.weight_decay = 0.0  # adamw: decoupled; adam, sgd, rmsprop: L2 added to the gradient.
     c.optimizer.momentum = 0.9  # SGD momentum, or RMSprop's decay rho.
     c.optimizer.nesterov = False  # SGD only (nnU-Net: momentum 0.99, nesterov).
     c.optimizer.grad_clip_norm = 0.0  # 0 disables clipping.

@@ -44,9 +44,17 @@ def read_volume(path: str | os.PathLike) -> Volume:
 
 def read_label(path: str | os.PathLike, image: Volume) -> Volume:
     """A label map for `image`: a NIfTI or NRRD file, or a DICOM SEG placed on the image's grid
-    (label value n = SegmentNumber n)."""
+    (label value n = SegmentNumber n).
+
+    A label file holding the image's voxels in another axis order (a converter that stored the
+    slices the other way round) is put in the image's order; any other grid raises
+    GeometryMismatchError naming the label file.
+    """
     if is_nifti(path) or is_nrrd(path):
-        return read_volume(path)
+        label = read_volume(path)
+        if label.array.ndim != 3 or image.shape == label.shape and np.allclose(image.affine, label.affine):
+            return label
+        return label.reoriented_like(image.affine, image.shape, image.source or "the image")
     return read_dicom_seg(path, reference=image).labels
 
 

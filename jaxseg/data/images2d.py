@@ -79,10 +79,13 @@ def object_outlines(instances: np.ndarray) -> np.ndarray:
 
 
 def mask_classes(mask: Image2D, reading: Reading2D) -> np.ndarray:
-    """(H, W) int64 classes of a mask read from a file, per `reading` (ReadError naming the mask)."""
-    values = mask.array.astype(np.int64)
+    """(H, W) integer classes (uint8 when they fit) of a mask read from a file, per `reading`
+    (ReadError naming the mask)."""
+    values = mask.array
+    if values.size and values.min() < 0:
+        raise ReadError(mask.source, f"mask holds negative values (down to {values.min()})")
     if reading.instances:
-        classes = (values > 0).astype(np.int64)
+        classes = (values > 0).astype(np.uint8)
         if reading.instances == "border":
             classes[object_outlines(values)] = 2
         return classes
@@ -90,7 +93,7 @@ def mask_classes(mask: Image2D, reading: Reading2D) -> np.ndarray:
         return values
     listed = np.array([v for v, _ in reading.label_values], np.int64)
     targets = np.array([c for _, c in reading.label_values], np.int64)
-    present, inverse = np.unique(values, return_inverse=True)
+    present = np.flatnonzero(np.bincount(values.ravel()))  # Masks hold small integers: counting beats sorting.
     unlisted = present[~np.isin(present, listed)]
     if len(unlisted) and reading.unlisted_values == "error":
         raise ReadError(mask.source, f"mask values {unlisted[:10].tolist()} are not among the listed label values "
@@ -98,11 +101,13 @@ def mask_classes(mask: Image2D, reading: Reading2D) -> np.ndarray:
     # Nearest listed value; on a tie the smaller one (argmin takes the first of the sorted values).
     order = np.argsort(listed)
     nearest = order[np.abs(present[:, None] - listed[order][None, :]).argmin(axis=1)]
-    return targets[nearest][inverse].reshape(values.shape)
+    lookup = np.zeros(int(present[-1]) + 1 if len(present) else 1, np.uint8 if targets.max() < 256 else np.int64)
+    lookup[present] = targets[nearest]
+    return lookup[values]
 
 
 def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D) -> tuple[Volume, Volume]:
-    """(image (H, W, 1, C) float32, label (H, W, 1) int64) of one 2D case on the image's one-slice grid.
+    """(image (H, W, 1, C) float32, label (H, W, 1) integer classes) of one 2D case on the image's one-slice grid.
 
     The label is a mask file or, with `reading.instances`, an instance map or a folder of
     per-object masks. Errors name the file: unreadable, different sizes, unlisted mask values.
