@@ -22,12 +22,14 @@ class LoadedCase:
 
     image: (I, J, K, C) float32 (raw values from `read_case`, normalised from `preprocess_case`),
     label: (I, J, K) uint8 label map on the same grid. `image.source` names the image file
-    (predictions are written back in its geometry).
+    (predictions are written back in its geometry). pad_value: (C,) the normalised value of empty
+    space per channel, what inference pads with (see `jaxseg.data.slices`); empty before normalising.
     """
 
     case_id: str
     image: Volume
     label: Volume
+    pad_value: tuple[float, ...] = ()
 
 
 def read_volume(path: str | os.PathLike) -> Volume:

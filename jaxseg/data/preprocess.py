@@ -161,12 +161,18 @@ def normalize(image: np.ndarray, p: Preprocessing) -> tuple[np.ndarray, tuple[fl
 
 
 def preprocess_case(case: LoadedCase, p: Preprocessing) -> tuple[LoadedCase, tuple[float, ...]]:
-    """Crop, resample and normalise a case read by `read_case`; also the padding value per channel."""
+    """Crop, resample, normalise and resize the slices of a case read by `read_case`; also the
+    padding value per channel.
+
+    Slices are resized after normalising, as inference resizes the normalised image it is given,
+    so that both send the model the same values (a z-score of a downsized noisy image would differ).
+    """
     low, high = crop_box(case, p)
     case = LoadedCase(case.case_id, crop(case.image, low, high), crop(case.label, low, high))
     if p.spacing_mm:
         case = resample(case, p.spacing_mm)
+    image, pads = normalize(case.image.array, p)
+    case = LoadedCase(case.case_id, Volume(image, case.image.affine, case.image.source), case.label)
     if p.slice_size:
         case = resize_case(case, slice_resized_shape(case.label.shape, PLANE_NORMALS[p.plane], p.slice_size))
-    image, pads = normalize(case.image.array, p)
-    return LoadedCase(case.case_id, Volume(image, case.image.affine, case.image.source), case.label), pads
+    return case, pads
