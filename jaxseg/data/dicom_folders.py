@@ -46,7 +46,7 @@ def read_dicom_folders(root: str | os.PathLike, label_name: str, class_names: tu
     cases, modalities = [], {}
     for folder, _, _ in sorted(os.walk(root)):
         folder = Path(folder)
-        labels = [folder / f"{label_name}{suffix}" for suffix in LABEL_SUFFIXES if (folder / f"{label_name}{suffix}").is_file()]
+        labels = [p for p in (folder / f"{label_name}{suffix}" for suffix in LABEL_SUFFIXES) if p.is_file()]
         series = _series_files(folder, set(labels))
         header = read_dataset(series[0], pixels=False) if series else None
         if header is None or header.get("SOPClassUID") == SEGMENTATION_STORAGE:

@@ -42,19 +42,19 @@ def _stem(path: Path) -> str:
     return path.name[: -len(path.suffix)]
 
 
-def _folder(root: Path, name: str, what: str) -> Path:
+def _folder(root: Path, name: str, key: str) -> Path:
     folder = root / name
     if not folder.is_dir():
-        raise ReadError(root, f"no {name}/ folder of {what} (config key 'layout.{'image_dir' if what == 'images' else 'mask_dir'}')")
+        raise ReadError(root, f"no {name}/ folder (config key 'layout.{key}')")
     return folder
 
 
 def matched_cases(root: Path, image_dir: str, mask_dir: str, mask_suffix: str, reading: Reading2D) -> list[Case]:
     """A case per image of ROOT/image_dir with its mask ROOT/mask_dir/NAME<mask_suffix>.*; ReadError
     naming an image without a mask, or one with several (x.png and x.tif)."""
-    images = _files(_folder(root, image_dir, "images"), PLANAR_SUFFIXES)
+    images = _files(_folder(root, image_dir, "image_dir"), PLANAR_SUFFIXES)
     masks: dict[str, list[Path]] = {}
-    for mask in _files(_folder(root, mask_dir, "masks"), IMAGE_SUFFIXES):
+    for mask in _files(_folder(root, mask_dir, "mask_dir"), IMAGE_SUFFIXES):
         masks.setdefault(_stem(mask), []).append(mask)
     if not images:
         raise ReadError(root / image_dir, f"no images ({', '.join(PLANAR_SUFFIXES)}) in this folder")
