@@ -185,10 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
                              description="Segment a NIfTI volume or a DICOM series folder and write the label map "
-                             "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP.")
+                             "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP; or "
+                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size.")
     predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
-    predict.add_argument("input", help="a .nii or .nii.gz volume, or a DICOM series folder")
-    predict.add_argument("output", help="label map to write (.nii.gz)")
+    predict.add_argument("input", help="a .nii or .nii.gz volume, a DICOM series folder, or a 2D image "
+                                       "(.png, .jpg, .tif, .dcm)")
+    predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images)")
     predict.set_defaults(run=_cmd_predict)
 
     prepare = sub.add_parser("prepare", help="read, preprocess and cache every case of a config's dataset",

@@ -37,7 +37,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "msd"  # "msd": a Decathlon or nnU-Net raw folder at data.root; "phantom": generated.
+    # "msd": a Decathlon or nnU-Net raw folder at data.root; "phantom": generated; "image_folders",
+    # "dsb2018", "dicom_folders": folder layouts without a dataset.json (see the `layout` section).
+    c.data.source = "msd"
     c.data.root = ""  # For "phantom", empty means WORKDIR/phantom.
     c.data.num_val = 1  # Subjects taken from the labelled set for validation (best checkpoint).
     c.data.num_test = 3  # Subjects held out from training and validation for `evaluate` (0 with folds).
@@ -59,6 +61,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.prepare.crop_margin_mm = 0.0  # Kept around the crop box.
     c.prepare.on_error = "skip"  # skip (log, count, go on) | fail: a case that cannot be read.
     c.prepare.locations_per_class = 10000  # Voxel positions stored per class for foreground sampling.
+    # Resize every slice along data.plane to this in-plane size (its two RAS axes in order; a 2D
+    # image: width, height), images linearly, labels per class; inference resizes alike and back.
+    c.prepare.slice_size = ()
 
     c.sampling = ml_collections.ConfigDict()
     c.sampling.slice_shapes = "pad"  # slices, pairs: pad every slice to the largest | bucket by size.
@@ -150,7 +155,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.boundaries = ()  # piecewise: steps at which the rate is multiplied by decay_factor.
     c.optimizer.decay_factor = 0.1
     c.optimizer.warmup_steps = 0
-    c.optimizer.weight_decay = 0.0
+    c.optimizer.weight_decay = 0.0  # adamw: decoupled; adam, sgd, rmsprop: L2 added to the gradient.
     c.optimizer.momentum = 0.9  # SGD momentum, or RMSprop's decay rho.
     c.optimizer.nesterov = False  # SGD only (nnU-Net: momentum 0.99, nesterov).
     c.optimizer.grad_clip_norm = 0.0  # 0 disables clipping.
@@ -181,6 +186,17 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3
+
+    c.layout = ml_collections.ConfigDict()  # Files of data.source image_folders | dsb2018 | dicom_folders.
+    c.layout.image_dir = "images"  # image_folders, dsb2018: the images' folder under data.root...
+    c.layout.mask_dir = "labels"  # ...and the masks' folder; a mask is matched by the image's file name...
+    c.layout.mask_suffix = ""  # ...plus this: images/NAME.jpg -> labels/NAME<suffix>.png (or .tif, ...).
+    c.layout.label_values = ()  # image_folders: ((mask value, class), ...); () means mask values are classes.
+    c.layout.unlisted_values = "error"  # error | nearest: a mask value not in label_values (stray pixels).
+    c.layout.colour = "gray"  # 2D images: gray (colour by luminance) | rgb (grey repeated); alpha dropped.
+    c.layout.nuclei_border = False  # dsb2018: class 2 marks each nucleus's outline (separates touching ones).
+    c.layout.label_name = "label"  # dicom_folders: the label file in each series folder (.nii.gz, .nii, .nrrd, .dcm SEG).
+    c.layout.class_names = ()  # Names of classes 0, 1, ... (image_folders, dicom_folders); () means generic names.
     c.lock()
     return c
 
@@ -206,7 +222,7 @@ _non_negative.__doc__ = ">= 0"
 
 # key -> predicate on the value; the predicate's docstring says what is expected.
 _RULES: dict[str, Callable[[Any], bool]] = {
-    "data.source": _one_of("msd", "phantom"),
+    "data.source": _one_of("msd", "phantom", "image_folders", "dsb2018", "dicom_folders"),
     "data.num_val": _non_negative,
     "data.num_test": _non_negative,
     "data.folds": lambda v: v == 0 or v >= 2,
@@ -280,6 +296,12 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
     "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
+    "prepare.slice_size": lambda v: len(v) in (0, 2) and all(isinstance(s, int) and s > 0 for s in v),
+    "layout.label_values": lambda v: all(len(p) == 2 and all(isinstance(x, int) and x >= 0 for x in p) for p in v)
+    and len({p[0] for p in v}) == len(v),
+    "layout.unlisted_values": _one_of("error", "nearest"),
+    "layout.colour": _one_of("gray", "rgb"),
+    "layout.class_names": lambda v: all(isinstance(n, str) and n for n in v) and len(set(v)) == len(v),
 }
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
@@ -306,6 +328,9 @@ _rule_docs = {
     "inference.roi_size": "() or 2 or 3 positive window sizes",
     "inference.overlap": "in [0, 1)",
     "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
+    "prepare.slice_size": "empty, or two positive sizes in pixels",
+    "layout.label_values": "pairs (mask value, class) of non-negative integers, each mask value once",
+    "layout.class_names": "distinct non-empty names",
 }
 
 
@@ -347,12 +372,34 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     _validate_model(config)
+    _validate_layout(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(
             f"config key 'train.val_every' = {config.train.val_every} must be a multiple of "
             f"'train.log_every' = {config.train.log_every}"
         )
+
+
+PLANAR_SOURCES = ("image_folders", "dsb2018")  # Each case is one 2D image: an axial one-slice volume.
+
+
+def _validate_layout(config: ml_collections.ConfigDict) -> None:
+    """2D sources train on their axial slices; slice resizing fixes the grid that crops and resampling would change."""
+    if config.data.source in PLANAR_SOURCES:
+        if config.data.plane != "axial":
+            raise ConfigError(f"config key 'data.plane' = {config.data.plane!r} must be 'axial' for 'data.source' = "
+                              f"{config.data.source!r}: a 2D image is one axial slice")
+        if config.data.sampler != "slices":
+            raise ConfigError(f"config key 'data.sampler' = {config.data.sampler!r} must be 'slices' for "
+                              f"'data.source' = {config.data.source!r} (2D images)")
+    if config.prepare.slice_size and (config.prepare.spacing_mm or config.prepare.crop != "none"):
+        raise ConfigError("config key 'prepare.slice_size' cannot be combined with 'prepare.spacing_mm' or "
+                          "'prepare.crop': inference resizes whole slices of the uncropped image")
+    names = config.layout.class_names
+    if names and len(names) != config.model.num_classes:
+        raise ConfigError(f"config key 'layout.class_names' names {len(names)} classes but 'model.num_classes' = "
+                          f"{config.model.num_classes}")
 
 
 def _validate_model(config: ml_collections.ConfigDict) -> None:

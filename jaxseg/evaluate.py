@@ -18,7 +18,7 @@ from jaxseg.config import ConfigError, apply_override, validate
 from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
-from jaxseg.io import Volume, write_nifti
+from jaxseg.io import Volume, prediction_suffix, write_label_map
 from jaxseg.metrics import (
     average_surface_distance,
     hausdorff_distance,
@@ -83,7 +83,7 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     class, foreground_mean; Dice, IoU, HD95 and ASSD in mm, inf written as Infinity), per_case.csv,
     summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
     overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
-    each image's geometry.
+    each image's geometry (predictions/<case>.png, the image's size, for 2D images).
     """
     restored = [restore_for_inference(run, overrides) for run in runs]
     first_config = restored[0][0]
@@ -96,13 +96,14 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     per_case, cases = [], {}
     for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
         probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
-                                      mesh)[1] for config, state, _, mesh in restored]
+                                      mesh, case.pad_value)[1] for config, state, _, mesh in restored]
         prediction = label_map(average_probabilities(probabilities), first_config.inference)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
-            "prediction_file": str(write_nifti(Volume(prediction, case.image.affine),
-                                              out / "predictions" / f"{case.case_id}.nii.gz", like=case.image.source)),
+            "prediction_file": str(write_label_map(
+                Volume(prediction, case.image.affine),
+                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source)),
             "metrics": case_metrics(prediction, case.label.array, index.labels, case.label.spacing),
         })
         cases[case.case_id] = (case, prediction)
@@ -134,5 +135,6 @@ def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, label
         axis = case.image.plane_axis("axial")
         k = _most_foreground_slice(case.label.array, axis)
         take = lambda a: np.take(a, k, axis=axis)  # noqa: E731
-        rows.append((f"{tag} {case.case_id}", take(case.image.array), take(case.label.array), take(prediction)))
+        image = case.image.array if case.image.array.ndim == 3 else case.image.array.mean(axis=-1)  # Colour: grey.
+        rows.append((f"{tag} {case.case_id}", take(image), take(case.label.array), take(prediction)))
     overlay_figure(path, rows, [labels[i] for i in sorted(labels)])

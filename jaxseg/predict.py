@@ -6,35 +6,59 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxseg.data.datasets import prepare_image
+from jaxseg.data.images2d import image_channels
 from jaxseg.evaluate import restore_for_inference
-from jaxseg.io import ReadError, Volume, read_dicom_series, read_nifti, write_nifti
+from jaxseg.io import (
+    ReadError,
+    Volume,
+    image_volume,
+    is_planar_file,
+    read_dicom_series,
+    read_nifti,
+    read_planar_image,
+    write_label_map,
+)
+from jaxseg.io.image2d import MASK_WRITE_SUFFIXES
 from jaxseg.io.nifti import is_nifti
 from jaxseg.train.validation import segment_case
 
 
+def _read_input(input_path: str | Path, colour: str) -> Volume:
+    """A NIfTI volume, a DICOM series folder, or a 2D image as a one-slice volume (see `jaxseg.data.images2d`)."""
+    if Path(input_path).is_dir():
+        return read_dicom_series(input_path)
+    if is_nifti(input_path):
+        return read_nifti(input_path)
+    if is_planar_file(input_path):
+        image = read_planar_image(input_path)
+        return image_volume(image, image_channels(image, colour))
+    raise ReadError(input_path, "unsupported input: give a NIfTI volume (.nii, .nii.gz), a DICOM series folder, or "
+                                "a 2D image (.png, .jpg, .tif, .dcm)")
+
+
 def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: str | Path,
                  overrides: Sequence[str] = ()) -> Path:
-    """Segment a volume with a checkpoint (run folder: its best; or a checkpoints/step folder) and
-    write the label map as NIfTI in the input's geometry.
+    """Segment an image with a checkpoint (run folder: its best; or a checkpoints/step folder) and
+    write the label map in the input's geometry.
 
-    INPUT is a NIfTI file (the output copies its header and axis order) or a DICOM series folder
-    (the output carries the series' affine, in RAS+ mm). `overrides` change `inference.*` keys
-    (mirroring, windows, post-processing) of the saved config.
+    INPUT is a NIfTI file (the output, .nii or .nii.gz, copies its header and axis order), a DICOM
+    series folder (NIfTI output with the series' affine, in RAS+ mm), or a 2D image: PNG, JPEG,
+    TIFF or a single DICOM image such as a radiograph (PNG or TIFF output of the input's size).
+    A 2D image becomes the channels the model was trained on (`layout.colour`). `overrides`
+    change `inference.*` keys (mirroring, windows, post-processing) of the saved config.
     """
-    if not is_nifti(output_path):
-        raise ValueError(f"{output_path}: the output must be a .nii or .nii.gz path")
-    if Path(input_path).is_dir():
-        source, like = read_dicom_series(input_path), None
-    elif is_nifti(input_path):
-        source, like = read_nifti(input_path), input_path
-    else:
-        raise ReadError(input_path, "unsupported input: give a NIfTI volume (.nii, .nii.gz) or a DICOM series folder")
+    planar = is_planar_file(input_path) and not Path(input_path).is_dir()
+    expected = MASK_WRITE_SUFFIXES if planar else (".nii", ".nii.gz")
+    if not str(output_path).lower().endswith(expected):
+        raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
     config, state, _, mesh = restore_for_inference(checkpoint, overrides)
-    if source.array.ndim != 3:
-        raise ReadError(input_path, f"expected a single-channel 3D volume, got shape {source.array.shape}")
-    image = prepare_image(source, config)
-    labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh)
-    prediction = Volume(labels, image.affine)
-    if like is None:
-        return write_nifti(prediction.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
-    return write_nifti(prediction, output_path, like=like)
+    source = _read_input(input_path, config.layout.colour)
+    channels = source.array.shape[-1] if source.array.ndim == 4 else 1
+    if channels != config.model.in_channels:
+        raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
+    image, pad_value = prepare_image(source, config)
+    labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh, pad_value)
+    prediction = Volume(labels, image.affine, str(input_path))
+    if planar or is_nifti(input_path):
+        return write_label_map(prediction, output_path, input_path)
+    return write_label_map(prediction.reoriented_like(source.affine, source.shape, str(input_path)), output_path)

@@ -98,3 +98,39 @@ def nrrd_radiomics(root: Path) -> Path:
         "training": [{"image": f"./nrrd/{name}_image.nrrd", "label": f"./nrrd/{name}_label.nrrd", "case": name}
                      for name in ("brain1", "breast1")]}))
     return root
+
+
+ISBI = SHARED / "isbi2012_em_membrane"
+CXR = SHARED / "cxr_lung_covid_hannover"
+DSB = SHARED / "dsb2018_nuclei"
+AXON = SHARED / "axondeepseg_sem_axon_myelin"
+SPINE_CONTRASTS = ("T1w", "T2w", "T2star")
+
+
+def image_folder_subset(source: Path, root: Path, names, image_dir="images", mask_dir="labels",
+                        mask_name=lambda image: image.stem + ".png") -> Path:
+    """Links to a few images of a 2D sample folder and their masks, in the same layout."""
+    need(source)
+    (root / image_dir).mkdir(parents=True)
+    (root / mask_dir).mkdir()
+    for name in names:
+        image = source / image_dir / name
+        os.symlink(image, root / image_dir / name)
+        os.symlink(source / mask_dir / mask_name(image), root / mask_dir / mask_name(image))
+    return root
+
+
+def msd_spinalcord_contrasts(root: Path) -> Path:
+    """The real spinal-cord subject's three contrasts as three Decathlon cases, each with its own mask
+    (configs/fetal_brain_unet.py's stand-in)."""
+    need(SPINE)
+    for sub in ("imagesTr", "labelsTr"):
+        (root / sub).mkdir(parents=True)
+    training = []
+    for contrast in SPINE_CONTRASTS:
+        os.symlink(SPINE / f"sub-unf01_{contrast}.nii.gz", root / "imagesTr" / f"unf01_{contrast}.nii.gz")
+        os.symlink(SPINE / f"sub-unf01_{contrast}_seg-manual.nii.gz", root / "labelsTr" / f"unf01_{contrast}.nii.gz")
+        training.append({"image": f"./imagesTr/unf01_{contrast}.nii.gz", "label": f"./labelsTr/unf01_{contrast}.nii.gz"})
+    (root / "dataset.json").write_text(json.dumps({
+        "modality": {"0": "MR"}, "labels": {"0": "background", "1": "cord"}, "training": training}))
+    return root

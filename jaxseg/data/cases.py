@@ -1,5 +1,5 @@
-"""Reading a labelled case (NIfTI, NRRD, DICOM series and SEG): its channels and label on one checked
-grid, in RAS axis order."""
+"""Reading a labelled case (NIfTI, NRRD, DICOM series and SEG, or a 2D image and mask): its channels
+and label on one checked grid, in RAS axis order."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxseg.data.images2d import read_planar_case
 from jaxseg.data.msd import Case
 from jaxseg.io import ReadError, Volume, check_same_grid, read_dicom_seg, read_dicom_series, read_nifti, read_nrrd
 from jaxseg.io.nifti import is_nifti
@@ -21,12 +22,14 @@ class LoadedCase:
 
     image: (I, J, K, C) float32 (raw values from `read_case`, normalised from `preprocess_case`),
     label: (I, J, K) uint8 label map on the same grid. `image.source` names the image file
-    (predictions are written back in its geometry).
+    (predictions are written back in its geometry). pad_value: (C,) the normalised value of empty
+    space per channel, what inference pads with (see `jaxseg.data.slices`); empty before normalising.
     """
 
     case_id: str
     image: Volume
     label: Volume
+    pad_value: tuple[float, ...] = ()
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
@@ -43,9 +46,17 @@ def read_volume(path: str | os.PathLike) -> Volume:
 
 def read_label(path: str | os.PathLike, image: Volume) -> Volume:
     """A label map for `image`: a NIfTI or NRRD file, or a DICOM SEG placed on the image's grid
-    (label value n = SegmentNumber n)."""
+    (label value n = SegmentNumber n).
+
+    A label file holding the image's voxels in another axis order (a converter that stored the
+    slices the other way round) is put in the image's order; any other grid raises
+    GeometryMismatchError naming the label file.
+    """
     if is_nifti(path) or is_nrrd(path):
-        return read_volume(path)
+        label = read_volume(path)
+        if label.array.ndim != 3 or image.shape == label.shape and np.allclose(image.affine, label.affine):
+            return label
+        return label.reoriented_like(image.affine, image.shape, image.source or "the image")
     return read_dicom_seg(path, reference=image).labels
 
 
@@ -69,12 +80,17 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     Image channels and label must share the grid (same shape, grid corners within 0.01 mm, else a
     GeometryMismatchError), the image
     must have `num_channels` channels and label values must be integers in [0, num_classes).
-    Both are reoriented to RAS axes (flips and transposes only).
+    Both are reoriented to RAS axes (flips and transposes only). A 2D case (`case.reading`) is
+    one axial slice (see `jaxseg.data.images2d`).
     """
-    image = _read_image(case)
+    if case.reading is None:
+        image, label = _read_image(case), None
+    else:
+        image, label = read_planar_case(case.images[0], case.label, case.reading)
     if image.array.shape[-1] != num_channels:
         raise ReadError(case.images[0], f"has {image.array.shape[-1]} channels, the dataset declares {num_channels}")
-    label = read_label(case.label, image)
+    if label is None:
+        label = read_label(case.label, image)
     if label.array.ndim != 3:
         raise ReadError(case.label, f"expected a 3D label map, got shape {label.array.shape}")
     check_same_grid(image, label)

@@ -9,8 +9,11 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 
-from jaxseg.config import ConfigError
+from jaxseg.config import PLANAR_SOURCES, ConfigError
 from jaxseg.data.cases import LoadedCase, read_case
+from jaxseg.data.dicom_folders import read_dicom_folders
+from jaxseg.data.folders import read_dsb2018, read_image_folders
+from jaxseg.data.images2d import COLOURS
 from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
 from jaxseg.data.prepare import PrepareSummary, cache_folder, cache_root, prepare_cases
 from jaxseg.data.preprocess import Preprocessing, normalize
@@ -29,19 +32,32 @@ def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path
             log.info("generating %d phantom cases in %s", p.num_cases, root)
         return write_phantom_dataset(root, p.num_cases, tuple(p.shape), tuple(p.spacing_mm), p.seed)
     if not config.data.root:
-        raise ConfigError("config key 'data.root' is empty: set it to a Decathlon or nnU-Net raw dataset folder")
+        raise ConfigError(f"config key 'data.root' is empty: set it to the dataset folder ('data.source' = "
+                          f"{config.data.source!r})")
     return Path(config.data.root)
+
+
+def read_index(config: ml_collections.ConfigDict, workdir: str | Path) -> DatasetIndex:
+    """The index of the dataset `data.source` names (for folder layouts, per the `layout` section)."""
+    root, layout, source = dataset_root(config, workdir), config.layout, config.data.source
+    if source == "image_folders":
+        return read_image_folders(root, layout, config.model.num_classes)
+    if source == "dsb2018":
+        return read_dsb2018(root, layout)
+    if source == "dicom_folders":
+        return read_dicom_folders(root, layout.label_name, tuple(layout.class_names), config.model.num_classes)
+    return read_msd_index(root)
 
 
 def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[DatasetIndex, dict[str, tuple[Case, ...]]]:
     """The dataset index and its train/val/test split; checks it against the config."""
-    index = read_msd_index(dataset_root(config, workdir))
+    index = read_index(config, workdir)
     if config.data.sampler == "pairs" and config.model.num_classes != 2:
         raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be 2 for "
                           "'data.sampler' = pairs: each sample segments one object")
     if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:
         raise ConfigError(
-            f"config key 'model.num_classes' = {config.model.num_classes} but {index.root}/dataset.json "
+            f"config key 'model.num_classes' = {config.model.num_classes} but the dataset at {index.root} "
             f"defines {index.num_classes} labels {index.labels}"
         )
     d = config.data
@@ -73,26 +89,38 @@ def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, p
     return prepare_dataset(config, workdir, index, progress=progress)
 
 
-def _model_image(image: Volume, settings: Preprocessing) -> Volume:
-    """RAS axes, normalised like the prepared cache; (I, J, K) for one channel (what `jaxseg.inference` takes)."""
+def _model_image(image: Volume, settings: Preprocessing) -> tuple[Volume, tuple[float, ...]]:
+    """RAS axes, normalised like the prepared cache; (I, J, K) for one channel (what `jaxseg.inference`
+    takes), else (I, J, K, C); and the normalised value of empty space per channel (its padding)."""
     image = image.as_canonical()
     array = image.array if image.array.ndim == 4 else image.array[..., None]
-    normalised, _ = normalize(array.astype(np.float32, copy=False), settings)
-    return Volume(normalised[..., 0] if normalised.shape[-1] == 1 else normalised, image.affine, image.source)
+    normalised, pads = normalize(array.astype(np.float32, copy=False), settings)
+    return Volume(normalised[..., 0] if normalised.shape[-1] == 1 else normalised, image.affine, image.source), pads
 
 
-def prepare_image(image: Volume, config: ml_collections.ConfigDict) -> Volume:
-    """An image read for prediction, as the model saw its training images (see `load_cases`).
+def input_channels(config: ml_collections.ConfigDict, count: int) -> tuple[str, ...]:
+    """The channel names a config's training data had, for an input image of `count` channels: the
+    2D sources' colour channels, else CT (so `data.normalize = auto` windows it as CT)."""
+    if config.data.source in PLANAR_SOURCES:
+        return COLOURS[config.layout.colour]
+    return ("CT",) * count
 
-    With `data.normalize = auto` every channel is taken as CT: set it explicitly for other modalities.
+
+def prepare_image(image: Volume, config: ml_collections.ConfigDict) -> tuple[Volume, tuple[float, ...]]:
+    """An image read for prediction, as the model saw its training images (see `load_cases`), and the
+    value of empty space per channel (for padding).
+
+    With `data.normalize = auto` every channel of a volume is taken as CT: set it explicitly for
+    other modalities.
     """
-    channels = ("CT",) * (image.array.shape[-1] if image.array.ndim == 4 else 1)
+    channels = input_channels(config, image.array.shape[-1] if image.array.ndim == 4 else 1)
     return _model_image(image, Preprocessing.from_config(config, channels, config.model.num_classes))
 
 
 def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:
     """Read cases into memory for validation and evaluation: RAS axes, normalised as `prepare` does,
-    on their own grid (no crop or resampling, so predictions map back onto the files).
+    on their own grid (no crop or resampling, so predictions map back onto the files; inference
+    resizes slices to `prepare.slice_size` itself).
 
     The image is (I, J, K) for a single channel, else (I, J, K, C).
     A case that cannot be read is skipped with a logged error, or raises with `prepare.on_error = "fail"`.
@@ -107,5 +135,6 @@ def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: 
                 raise
             log.error("case %s skipped: %s", case.case_id, err)
             continue
-        loaded.append(LoadedCase(case.case_id, _model_image(raw.image, settings), raw.label))
+        image, pads = _model_image(raw.image, settings)
+        loaded.append(LoadedCase(case.case_id, image, raw.label, pads))
     return loaded

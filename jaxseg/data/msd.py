@@ -18,21 +18,29 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from jaxseg.io import ReadError
 
+if TYPE_CHECKING:
+    from jaxseg.data.images2d import Reading2D
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One labelled case: its identifier, its image files (one per channel, or one 4D file), its label
-    file and the subject it belongs to (the case id unless the index says otherwise)."""
+    file and the subject it belongs to (the case id unless the index says otherwise).
+
+    reading: for a 2D case (one image file), how its files become channels and classes; None for volumes.
+    """
 
     case_id: str
     images: tuple[Path, ...]
     label: Path
     subject: str
+    reading: Reading2D | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,10 +62,15 @@ def cache_root(config: ml_collections.ConfigDict, workdir: str | os.PathLike | N
 
 def cache_folder(config: ml_collections.ConfigDict, workdir: str | os.PathLike | None, index: DatasetIndex,
                  settings: Preprocessing) -> Path:
-    """CACHE_ROOT/<dataset folder name>-<fingerprint of the dataset path and the settings>."""
+    """CACHE_ROOT/<dataset folder name>-<fingerprint of the dataset path, the settings and, for 2D
+    cases, how their files are read (colours, label values)>."""
     root = cache_root(config, workdir)
-    key = json.dumps({"version": CACHE_VERSION, "dataset": str(index.root.absolute()),
-                      "settings": dataclasses.asdict(settings)}, sort_keys=True)
+    fingerprint = {"version": CACHE_VERSION, "dataset": str(index.root.absolute()),
+                   "settings": dataclasses.asdict(settings)}
+    readings = {c.reading for c in index.cases if c.reading is not None}
+    if readings:
+        fingerprint["readings"] = sorted(repr(r) for r in readings)
+    key = json.dumps(fingerprint, sort_keys=True)
     return root / f"{index.root.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
 
 

@@ -1,5 +1,5 @@
-"""Preprocessing shared by the prepared cache and by cases loaded for validation: crop, resample,
-normalise. Everything here works on RAS-ordered volumes from `read_case`.
+"""Preprocessing shared by the prepared cache and by cases loaded for validation: crop, resample or
+resize slices, normalise. Everything here works on RAS-ordered volumes from `read_case`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from jaxseg.data.cases import LoadedCase
 from jaxseg.io import Volume
+from jaxseg.io.volume import PLANE_NORMALS
 
 # Body mask threshold for CT channels: above it is tissue, below is air (about -1000 HU) and lung.
 BODY_HU = -500.0
@@ -23,7 +24,8 @@ class Preprocessing:
 
     normalize: per channel, ct (clip to clip_hu, centre, divide by ct_divisor) | zscore (mean and
     std of the channel's non-zero voxels) | none. spacing_mm: target voxel size (x, y, z), empty to
-    keep. crop: none | body | foreground, with crop_margin_mm around the box.
+    keep. crop: none | body | foreground, with crop_margin_mm around the box. slice_size: the
+    in-plane size (two RAS axes in order) every slice along `plane` is resized to; empty to keep.
     """
 
     normalize: tuple[str, ...]
@@ -34,6 +36,8 @@ class Preprocessing:
     crop_margin_mm: float
     num_classes: int
     locations_per_class: int
+    slice_size: tuple[int, ...]
+    plane: str
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, channels: tuple[str, ...], num_classes: int) -> Preprocessing:
@@ -43,7 +47,8 @@ class Preprocessing:
         low, high = (float(v) for v in config.data.clip_hu)
         return cls(normalize, (low, high), float(config.data.ct_divisor) or (high - low) / 2,
                    tuple(float(s) for s in config.prepare.spacing_mm), config.prepare.crop,
-                   float(config.prepare.crop_margin_mm), num_classes, int(config.prepare.locations_per_class))
+                   float(config.prepare.crop_margin_mm), num_classes, int(config.prepare.locations_per_class),
+                   tuple(int(s) for s in config.prepare.slice_size), config.data.plane)
 
 
 def crop_box(case: LoadedCase, p: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
@@ -82,32 +87,52 @@ def _resampled_affine(affine: np.ndarray, factors: np.ndarray) -> np.ndarray:
     return out
 
 
-def resample(case: LoadedCase, spacing_mm: tuple[float, ...]) -> LoadedCase:
-    """The case on a grid of (about) `spacing_mm` covering the same field of view.
+def resize_linear(array: np.ndarray, spatial_shape: tuple[int, ...]) -> np.ndarray:
+    """`array` (*S, ...) resized linearly to `spatial_shape` on its leading axes (other axes kept),
+    pixel areas aligned (grid mode) and edges extended: no overshoot, no shift."""
+    zoom = [o / s for o, s in zip(spatial_shape, array.shape)] + [1.0] * (array.ndim - len(spatial_shape))
+    return ndimage.zoom(array, zoom, order=1, mode="nearest", grid_mode=True)
 
-    Output shape: round(shape * spacing / spacing_mm). Image channels are interpolated linearly
-    (no overshoot at edges); the label map per class (linear interpolation of each class's mask,
-    then the most likely class), which keeps thin structures better than nearest neighbour.
+
+def slice_resized_shape(shape: tuple[int, ...], axis: int, slice_size: tuple[int, ...]) -> tuple[int, ...]:
+    """Spatial `shape` with the two axes other than `axis` (the plane normal) set to `slice_size`."""
+    out = list(shape[:3])
+    for a, size in zip((a for a in range(3) if a != axis), slice_size):
+        out[a] = int(size)
+    return tuple(out)
+
+
+def resize_case(case: LoadedCase, out_shape: tuple[int, ...]) -> LoadedCase:
+    """The case on a grid of `out_shape` voxels covering the same field of view.
+
+    Image channels are interpolated linearly (no overshoot at edges); the label map per class
+    (linear interpolation of each class's mask, then the most likely class), which keeps thin
+    structures better than nearest neighbour.
     """
     shape = np.array(case.label.shape)
-    out_shape = np.maximum(np.round(shape * np.array(case.label.spacing) / np.array(spacing_mm)), 1).astype(int)
+    out_shape = np.array(out_shape)
     if np.array_equal(out_shape, shape):
         return case
-    zoom = out_shape / shape
-
-    def resize(array: np.ndarray) -> np.ndarray:
-        return ndimage.zoom(array, zoom, order=1, mode="nearest", grid_mode=True)
-
-    image = np.stack([resize(case.image.array[..., c]) for c in range(case.image.array.shape[-1])], axis=-1)
+    image = resize_linear(case.image.array, tuple(out_shape))
     best = np.full(tuple(out_shape), -1.0, np.float32)
     label = np.zeros(tuple(out_shape), np.uint8)
     for value in np.unique(case.label.array):
-        score = resize((case.label.array == value).astype(np.float32))
+        score = resize_linear((case.label.array == value).astype(np.float32), tuple(out_shape))
         better = score > best
         best[better], label[better] = score[better], value
     affine = _resampled_affine(case.image.affine, shape / out_shape)
     return LoadedCase(case.case_id, Volume(image.astype(np.float32), affine, case.image.source),
                       Volume(label, affine, case.label.source))
+
+
+def resample(case: LoadedCase, spacing_mm: tuple[float, ...]) -> LoadedCase:
+    """The case on a grid of (about) `spacing_mm` covering the same field of view (see `resize_case`).
+
+    Output shape: round(shape * spacing / spacing_mm).
+    """
+    shape = np.array(case.label.shape)
+    out_shape = np.maximum(np.round(shape * np.array(case.label.spacing) / np.array(spacing_mm)), 1).astype(int)
+    return resize_case(case, tuple(int(s) for s in out_shape))
 
 
 def normalize(image: np.ndarray, p: Preprocessing) -> tuple[np.ndarray, tuple[float, ...]]:
@@ -136,10 +161,18 @@ def normalize(image: np.ndarray, p: Preprocessing) -> tuple[np.ndarray, tuple[fl
 
 
 def preprocess_case(case: LoadedCase, p: Preprocessing) -> tuple[LoadedCase, tuple[float, ...]]:
-    """Crop, resample and normalise a case read by `read_case`; also the padding value per channel."""
+    """Crop, resample, normalise and resize the slices of a case read by `read_case`; also the
+    padding value per channel.
+
+    Slices are resized after normalising, as inference resizes the normalised image it is given,
+    so that both send the model the same values (a z-score of a downsized noisy image would differ).
+    """
     low, high = crop_box(case, p)
     case = LoadedCase(case.case_id, crop(case.image, low, high), crop(case.label, low, high))
     if p.spacing_mm:
         case = resample(case, p.spacing_mm)
     image, pads = normalize(case.image.array, p)
-    return LoadedCase(case.case_id, Volume(image, case.image.affine, case.image.source), case.label), pads
+    case = LoadedCase(case.case_id, Volume(image, case.image.affine, case.image.source), case.label)
+    if p.slice_size:
+        case = resize_case(case, slice_resized_shape(case.label.shape, PLANE_NORMALS[p.plane], p.slice_size))
+    return case, pads

@@ -4,6 +4,12 @@ Every slice is padded at the high end of each in-plane axis to a multiple of `pa
 (2^depth of the U-Net; seed 000 pads to 64). Planes of different sizes (sagittal and coronal
 slices of scans of different lengths) are either all padded to the largest size ("pad") or kept
 in buckets of equal padded size, each batch drawn from one bucket ("bucket").
+
+The padding rule, the same in training and at inference (slices, windows, blocks): image channels
+are padded with the normalised value of empty space that `jaxseg.data.preprocess.normalize` gives
+each channel (CT: the bottom of the window, air; z-score: where a raw 0 lands; none: 0), labels
+with 0. Training reads it from the prepared case (`PreparedCase.pad_value`), inference from the
+normalised image (`LoadedCase.pad_value`, `prepare_image`).
 """
 
 from __future__ import annotations
@@ -17,10 +23,6 @@ from jaxseg.data.cache import PreparedCase
 from jaxseg.data.intensity import IntensityAugmentation
 from jaxseg.io.volume import PLANE_NORMALS
 
-# Normalised intensity that whole-volume inference gives padding: the bottom of the CT window (air).
-PAD_INTENSITY = -1.0
-
-
 def padded_size(size: int, multiple: int) -> int:
     """Smallest multiple of `multiple` that is >= size."""
     return -(-size // multiple) * multiple
@@ -31,10 +33,13 @@ def plane_stack(volume_array: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(volume_array, axis, 0)
 
 
-def pad_slices(stack: np.ndarray, height: int, width: int, value: float) -> np.ndarray:
-    """Pad (S, H, W) slices at the high end of each in-plane axis to (S, height, width)."""
-    pad = ((0, 0), (0, height - stack.shape[1]), (0, width - stack.shape[2]))
-    return np.pad(stack, pad, constant_values=value)
+def pad_slices(stack: np.ndarray, height: int, width: int, value: float | np.ndarray) -> np.ndarray:
+    """Pad (S, H, W[, C]) slices at the high end of each in-plane axis to (S, height, width[, C]) with
+    `value` (one number, or one per channel (C,))."""
+    padded = np.empty((stack.shape[0], height, width, *stack.shape[3:]), stack.dtype)
+    padded[...] = value
+    padded[:, : stack.shape[1], : stack.shape[2]] = stack
+    return padded
 
 
 class PlaneSlices:

@@ -49,12 +49,13 @@ def importance_map(roi_size: Sequence[int], mode: str = "gaussian", sigma_scale:
 
 def sliding_window_predict(predict_fn: WindowFn, image: np.ndarray, roi_size: Sequence[int], overlap: float = 0.5,
                            mode: str = "gaussian", sigma_scale: float = 0.125, batch_size: int = 4,
-                           pad_value: float = 0.0) -> np.ndarray:
+                           pad_value: float | np.ndarray = 0.0) -> np.ndarray:
     """Predictions (*spatial, C_out) float32 for one image (*spatial, C_in), window by window.
 
     roi_size: window size per spatial axis; overlap in [0, 1) (0.5 is nnU-Net's step 0.5; 0 with
     mode "constant" tiles without overlap, seed 000's 3D inference). Axes smaller than the window
-    are padded symmetrically with `pad_value` and cropped back after.
+    are padded symmetrically with `pad_value` (one number, or one per input channel) and cropped
+    back after.
     """
     spatial = image.shape[:-1]
     if len(roi_size) != len(spatial):
@@ -62,7 +63,9 @@ def sliding_window_predict(predict_fn: WindowFn, image: np.ndarray, roi_size: Se
     if not 0 <= overlap < 1:
         raise ValueError(f"overlap must be in [0, 1), got {overlap}")
     pads = [((r - s) // 2, r - s - (r - s) // 2) if r > s else (0, 0) for s, r in zip(spatial, roi_size)]
-    padded = np.pad(image, [*pads, (0, 0)], constant_values=pad_value)
+    padded = np.empty((*(s + lo + hi for s, (lo, hi) in zip(spatial, pads)), image.shape[-1]), image.dtype)
+    padded[...] = pad_value
+    padded[tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, spatial))] = image
     size = padded.shape[:-1]
     weights = importance_map(roi_size, mode, sigma_scale)
     starts = window_starts(size, roi_size, overlap)

@@ -11,10 +11,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jaxseg.io.errors import GeometryMismatchError, ReadError
+from jaxseg.io.volume import Volume
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_WRITE_SUFFIXES = (".png", ".tif", ".tiff")  # lossless only
@@ -127,6 +129,39 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def one_slice_affine(spacing: tuple[float, float] | None) -> np.ndarray:
+    """(4, 4) affine of a 2D image placed as one axial slice, array (H, W[, C]) -> (H, W, 1[, C]).
+
+    Rows run towards posterior and columns towards the patient's left (axis codes P, L, S), so the
+    radiological display of the slice (anterior up, the patient's right on the left) is the image
+    as stored: row 0 at the top, column 0 at the left. Spacing (row, column) in mm, 1 mm when unknown.
+    """
+    row, column = spacing or (1.0, 1.0)
+    affine = np.zeros((4, 4))
+    affine[0, 1], affine[1, 0], affine[2, 2], affine[3, 3] = -column, -row, 1.0, 1.0
+    return affine
+
+
+def image_volume(image: Image2D, array: np.ndarray | None = None) -> Volume:
+    """A 2D image (or `array`, (H, W) or (H, W, C) values on its pixels) as a one-slice Volume
+    (H, W, 1) or (H, W, 1, C) with `one_slice_affine`."""
+    values = image.array if array is None else array
+    return Volume(np.expand_dims(values, 2), one_slice_affine(image.spacing), image.source)
+
+
+def volume_pixels(volume: Volume) -> np.ndarray:
+    """The (H, W[, C]) pixels of a one-slice volume made by `image_volume`, in the stored image's
+    row and column order, whatever its axis order now (a prediction made on `as_canonical()` axes).
+
+    A volume on any other grid raises GeometryMismatchError.
+    """
+    world_axes = nib.orientations.io_orientation(volume.affine)[:, 0].astype(int)
+    size = dict(zip(world_axes, volume.shape))
+    spacing = dict(zip(world_axes, volume.spacing))
+    grid = one_slice_affine((spacing[1], spacing[0]))  # Rows run along world y, columns along x.
+    return volume.reoriented_like(grid, (size[1], size[0], 1), "its 2D image").array[:, :, 0]
 
 
 def check_same_size(image: Image2D, mask: Image2D) -> None:

@@ -33,7 +33,12 @@ def learning_rate_schedule(config: ml_collections.ConfigDict, total_steps: int) 
 
 
 def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
-    """The configured optimiser, with global-norm gradient clipping when `grad_clip_norm` > 0."""
+    """The configured optimiser, with global-norm gradient clipping when `grad_clip_norm` > 0.
+
+    weight_decay: adamw decays the weights apart from the gradient (decoupled); adam, sgd and
+    rmsprop add weight_decay * params to the gradient (L2, PyTorch's `weight_decay`, as seed 002's
+    "Adam, weight decay 1e-4" was run).
+    """
     lr = learning_rate_schedule(config, total_steps)
     if config.name == "adam":
         opt = optax.adam(lr)
@@ -45,6 +50,8 @@ def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax
         opt = optax.rmsprop(lr, decay=config.momentum)
     else:
         raise ValueError(f"unknown optimizer '{config.name}'")
+    if config.weight_decay > 0 and config.name != "adamw":
+        opt = optax.chain(optax.add_decayed_weights(config.weight_decay), opt)
     if config.grad_clip_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
     return opt

@@ -44,10 +44,12 @@ def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.Config
 
 
 def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_collections.ConfigDict,
-                 mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
-    """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume (I, J, K)."""
+                 mesh: Mesh, pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume (I, J, K) or
+    (I, J, K, C_in); `pad_value`: the value of empty space per channel (`LoadedCase.pad_value`)."""
     predict, batch = batch_predictor(state, mesh, config)
-    probs = volume_probabilities(predict, image, axis, config.inference, batch, downsampling_factor(config.model))
+    probs = volume_probabilities(predict, image, axis, config.inference, batch, downsampling_factor(config.model),
+                                 np.asarray(pad_value, np.float32), tuple(config.prepare.slice_size))
     return label_map(probs, config.inference), probs
 
 
@@ -62,7 +64,7 @@ def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.
     dice, iou = [], []
     for case in cases:
         axis = case.image.plane_axis(config.data.plane)
-        labels, _ = segment_case(state, case.image.array, axis, config, mesh)
+        labels, _ = segment_case(state, case.image.array, axis, config, mesh, case.pad_value)
         truth = case.label.array
         for c in range(1, config.model.num_classes):
             dice.append(dice_score(labels == c, truth == c))

@@ -1,0 +1,53 @@
+"""Seed 002's nucleus U-Net on the Data Science Bowl 2018 (stage1_train).
+
+The recipe (seed 002 §3-4): a 2D U-Net of padded 3x3 conv-BN-ReLU blocks, concatenated skips and
+transposed-convolution upsampling (preset `unet2d_sigmoid`: 64-1024 channels, depth 4, the
+widths the seed does not state); images resized to 256 x 256, random flips; BCE; Adam, learning
+rate 1e-3, beta1 0.9, weight decay 1e-4 (L2 on the gradient, as PyTorch's Adam); about 100 epochs
+(the seed's validation IoU plateaus after 75).
+
+Differences, and why:
+- The seed's head is one sigmoid channel trained with BCE. jaxseg's losses read softmax heads, so
+  this is a softmax head over 2 classes (background, nucleus) with cross-entropy: the same model
+  (softmax over two logits is the sigmoid of their difference) and the same loss.
+- Caffe normalisation (fixed BGR means, no scaling) becomes a z-score per image and channel.
+- The seed's random crops are left out (the slice sampler draws whole resized images); flips stay.
+- The batch size is not stated: 8, the seed's batch for its lung U-Net.
+
+data.root defaults to the 30-image sample in ../shared/data/dsb2018_nuclei (instance maps; see
+jaxseg.data.folders for Kaggle's own stage1_train layout, which also works). The steps are 100
+epochs of its 24 training images; for the full 670 images set train.steps to about 7000.
+"""
+
+from pathlib import Path
+
+from jaxseg.config import base_config
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def get_config():
+    c = base_config()
+    c.name = "nuclei_unet"
+    c.data.source = "dsb2018"
+    c.data.root = str(SAMPLES / "dsb2018_nuclei")
+    c.layout.colour = "rgb"
+    c.data.num_val = 3
+    c.data.num_test = 3
+    c.data.normalize = "zscore"
+    c.data.batch_size = 8
+    c.prepare.slice_size = (256, 256)
+    c.augment.flip_p = 0.5
+    c.model.name = "unet2d_sigmoid"
+    c.model.head = "softmax"
+    c.model.num_classes = 2
+    c.model.in_channels = 3
+    c.loss.name = "cross_entropy"
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.weight_decay = 1e-4
+    c.train.steps = 300
+    c.train.log_every = 10
+    c.train.val_every = 30
+    c.train.checkpoint_every = 30
+    return c

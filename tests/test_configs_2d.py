@@ -1,0 +1,95 @@
+"""The seed-002 2D configs train at tiny scale on their real data; a 2D run evaluates and predicts PNGs."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from jaxseg.config import load_config
+from jaxseg.evaluate import evaluate_runs
+from jaxseg.io import read_dicom_image
+from jaxseg.predict import predict_file
+from jaxseg.train.loop import fit
+from tests.data_samples import CXR, DSB, ISBI, image_folder_subset, msd_spinalcord_contrasts, need
+
+TINY = {"train.steps": 2, "train.log_every": 1, "train.val_every": 2, "train.checkpoint_every": 2,
+        "data.batch_size": 2, "data.num_val": 1, "data.num_test": 1, "model.features": (4, 8),
+        "prepare.slice_size": (32, 32), "inference.batch_size": 4}
+
+
+def _overrides(values: dict) -> list[str]:
+    return [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}" for k, v in values.items()]
+
+
+def _root(name: str, tmp_path: Path) -> Path:
+    if name == "cxr_lungs_unet":  # 6 of the 20 radiographs: reading 2000^2 images is what takes time
+        names = [f"{stem}.jpg" for stem in ("19abe1f3", "2168a917", "2c35005f", "441c9cdd", "f64132c8", "f6d980a0")]
+        return image_folder_subset(CXR, tmp_path / "cxr", names, mask_dir="masks")
+    if name == "fetal_brain_unet":
+        return msd_spinalcord_contrasts(tmp_path / "spine")
+    return need({"nuclei_unet": DSB, "isbi_membranes_unet": ISBI}[name])
+
+
+@pytest.mark.slow  # 15-90 s each on 2 loaded cores, most of it compiling the model's initialisers
+@pytest.mark.parametrize("name", ["nuclei_unet", "cxr_lungs_unet", "isbi_membranes_unet", "fetal_brain_unet"])
+def test_config_trains_tiny(name, tmp_path):
+    config = load_config(name, _overrides({**TINY, "data.root": _root(name, tmp_path)}))
+    fit(config, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert all(np.isfinite(r["loss"]) for r in records) and 0.0 <= records[-1]["val_dice"] <= 1.0
+    assert (tmp_path / "run" / "checkpoints" / "2").is_dir()
+
+
+@pytest.fixture(scope="module")
+def isbi_run(tmp_path_factory):
+    need(ISBI)
+    workdir = tmp_path_factory.mktemp("isbi") / "run"
+    fit(load_config("isbi_membranes_unet", _overrides({**TINY, "train.steps": 3, "train.val_every": 3})), workdir,
+        progress=False)
+    return workdir
+
+
+def test_2d_run_evaluates_with_png_predictions(isbi_run, tmp_path):
+    summary = evaluate_runs([isbi_run], out=tmp_path / "eval", progress=False)
+    [case] = summary["metric_per_case"]
+    assert set(case["metrics"]) == {"membrane"} and 0.0 <= case["metrics"]["membrane"]["Dice"] <= 1.0
+    prediction = np.asarray(Image.open(case["prediction_file"]))
+    assert case["prediction_file"].endswith(".png") and prediction.shape == (512, 512)
+    assert set(np.unique(prediction)) <= {0, 1}
+    assert (tmp_path / "eval" / "overlays.png").is_file()
+
+
+def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):
+    Image.fromarray(np.asarray(Image.open(ISBI / "images" / "05.png"))[:100, :70]).save(tmp_path / "crop.png")
+    out = predict_file(isbi_run, tmp_path / "crop.png", tmp_path / "crop_labels.png")
+    labels = np.asarray(Image.open(out))
+    assert labels.shape == (100, 70) and set(np.unique(labels)) <= {0, 1}
+    # A single DICOM image in, a PNG of its size out.
+    dicom = Path(pydicom.data.get_testdata_file("CT_small.dcm"))
+    labels = np.asarray(Image.open(predict_file(isbi_run, dicom, tmp_path / "ct.png")))
+    assert labels.shape == read_dicom_image(dicom).shape == (128, 128) and set(np.unique(labels)) <= {0, 1}
+    with pytest.raises(ValueError, match="must end in .png or .tif"):
+        predict_file(isbi_run, tmp_path / "crop.png", tmp_path / "labels.nii.gz")
+
+
+def test_weight_decay_is_l2_for_adam_and_sgd_and_decoupled_for_adamw():
+    from jaxseg.config import base_config
+    from jaxseg.train.optim import make_optimizer
+
+    params = {"w": np.array([2.0, -4.0], np.float32)}
+    zero = {"w": np.zeros(2, np.float32)}
+
+    def first_update(name: str) -> np.ndarray:
+        c = base_config().optimizer
+        c.name, c.learning_rate, c.weight_decay, c.momentum = name, 0.5, 0.1, 0.0
+        tx = make_optimizer(c, total_steps=10)
+        updates, _ = tx.update(zero, tx.init(params), params)
+        return np.asarray(updates["w"])
+
+    np.testing.assert_allclose(first_update("sgd"), [-0.1, 0.2], rtol=1e-6)  # -lr * wd * w
+    np.testing.assert_allclose(first_update("adam"), [-0.5, 0.5], rtol=1e-4)  # Adam's first step: -lr * sign(wd * w)
+    np.testing.assert_allclose(first_update("adamw"), [-0.1, 0.2], rtol=1e-6)  # -lr * wd * w, apart from Adam
