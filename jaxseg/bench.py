@@ -14,7 +14,7 @@ from jaxseg.data.schedule import PREFETCH_BATCHES
 from jaxseg.models import downsampling_factor
 from jaxseg.train.build import build_state
 from jaxseg.train.mesh import global_batch, mesh_from_config
-from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.objective import make_objective
 from jaxseg.train.step import compile_train_step
 
 
@@ -45,7 +45,8 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
 
     mesh = mesh_from_config(config.mesh)
     state = build_state(config, mesh, first["image"].shape[1:-1])
-    step = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
+    loss_fn, forward_with_labels = make_objective(config)
+    step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     on_device = global_batch(first, mesh)
     holder = {"state": state}
 

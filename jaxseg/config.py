@@ -187,6 +187,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3
 
+    c.adversarial = ml_collections.ConfigDict()  # Seed 002's U-Net + GAN (jaxseg.models.adversarial).
+    c.adversarial.enabled = False  # A discriminator judges (image, binarised mask) pairs beside the segmenter.
+    c.adversarial.weight = 0.1  # lambda of the segmenter's adversarial term (not given in the seed).
+    c.adversarial.features = (16, 32, 64, 128)  # Discriminator widths, one stride-2 conv each.
+    c.adversarial.alternate_every = 0  # Steps per turn, discriminator first (seed: one epoch); 0: both every step.
+
     c.layout = ml_collections.ConfigDict()  # Files of data.source image_folders | dsb2018 | dicom_folders.
     c.layout.image_dir = "images"  # image_folders, dsb2018: the images' folder under data.root...
     c.layout.mask_dir = "labels"  # ...and the masks' folder; a mask is matched by the image's file name...
@@ -296,6 +302,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
     "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
+    "adversarial.weight": _non_negative,
+    "adversarial.features": lambda v: len(v) >= 1 and all(f > 0 for f in v),
+    "adversarial.alternate_every": _non_negative,
     "prepare.slice_size": lambda v: len(v) in (0, 2) and all(isinstance(s, int) and s > 0 for s in v),
     "layout.label_values": lambda v: all(len(p) == 2 and all(isinstance(x, int) and x >= 0 for x in p) for p in v)
     and len({p[0] for p in v}) == len(v),
@@ -417,6 +426,9 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
                           f"{config.loss.name!r}, a softmax loss")
     if getattr(model, "padding", "same") != "same":
         raise ConfigError("config key 'model.padding' = 'valid': training needs same padding (labels are not cropped)")
+    if config.adversarial.enabled and getattr(model, "deep_supervision", False):
+        raise ConfigError("config key 'adversarial.enabled' needs 'model.deep_supervision' = false: the "
+                          "discriminator judges the full-resolution output")
     if config.model.num_classes < 2 and model.head == "softmax":
         raise ConfigError("config key 'model.num_classes' must be >= 2 (background included) for a softmax head")
 

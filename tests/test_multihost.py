@@ -163,3 +163,15 @@ def test_meshes_that_do_not_fit_are_config_errors(phantom_root):
         mesh_from_config(config.mesh)
     with pytest.raises(ConfigError, match="mesh.spatial"):
         load_config("demo", tiny_overrides(phantom_root, **{"mesh.spatial": 0}))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "1", "--coordinator-timeout", "2"],
+     "coordinator localhost:1 not reachable within 2 s"),
+    (["--coordinator", "localhost:1", "--num-processes", "2"], "missing --process-id"),
+    (["--coordinator", "localhost:1", "--num-processes", "2", "--process-id", "2"], "--process-id 2 is not in [0, 2)"),
+])
+def test_bad_multi_process_starts_fail_fast_with_a_message(flags, message, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "jaxseg", "train", "--config", "demo", "--workdir", str(tmp_path),
+                             *flags], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and message in result.stderr, result.stderr

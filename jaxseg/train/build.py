@@ -9,9 +9,10 @@ import ml_collections
 from jax.sharding import Mesh
 
 from jaxseg.models import build_model, downsampling_factor
+from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.mesh import make_mesh, replicated
-from jaxseg.train.optim import make_optimizer
+from jaxseg.train.optim import alternating, make_optimizer
 from jaxseg.train.state import TrainState, create_train_state
 from jaxseg.train.validation import best_metric_key
 
@@ -22,8 +23,11 @@ def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tu
     spatial_shape: the input's spatial size; parameters of these convolutional networks do not
     depend on it, so the smallest valid size is the default.
     """
-    model = build_model(config.model)
-    tx = make_optimizer(config.optimizer, config.train.steps)
+    model, tx = build_model(config.model), make_optimizer(config.optimizer, config.train.steps)
+    if config.adversarial.enabled:
+        model = AdversarialSegmenter(model, MaskDiscriminator(tuple(config.adversarial.features)))
+        tx = alternating({"discriminator": make_optimizer(config.optimizer, config.train.steps), "segmenter": tx},
+                         config.adversarial.alternate_every)
     if spatial_shape is None:
         spatial_shape = (downsampling_factor(config.model),) * 2
     input_shape = (1, *spatial_shape, config.model.in_channels)

@@ -20,7 +20,7 @@ from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.logging import MetricsLog, progress_bar
 from jaxseg.config import ConfigError
 from jaxseg.train.mesh import SPACE_AXIS, data_parallel_size, global_batch, mesh_from_config
-from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.objective import make_objective
 from jaxseg.train.signals import TrainingInterrupted, stop_on_signals
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import compile_train_step
@@ -70,7 +70,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
         batches.set_state(data_state)
         log.info("resumed from step %d in %s", start, workdir / "checkpoints")
 
-    step_fn = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
+    loss_fn, forward_with_labels = make_objective(config)
+    step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     lead = jax.process_index() == 0  # logs, plots and reports come from process 0 only
     metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)

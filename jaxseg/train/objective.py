@@ -1,4 +1,4 @@
-"""The loss function a config's `loss` section names."""
+"""The loss function a config's `loss` section names, and the training objective of a whole config."""
 
 from __future__ import annotations
 
@@ -29,3 +29,12 @@ def make_loss_fn(config: ml_collections.ConfigDict) -> LossFn:
     if config.name == "focal":
         return partial(losses.focal_loss, gamma=config.focal_gamma, alpha=weights, activation="softmax")
     raise ValueError(f"unknown loss '{config.name}'")
+
+
+def make_objective(config: ml_collections.ConfigDict) -> tuple[LossFn, bool]:
+    """(loss_fn, forward_with_labels) for `compile_train_step`: the `loss` section's loss, wrapped in seed
+    002's GAN objective when `adversarial.enabled` (whose model output needs the labels)."""
+    loss_fn = make_loss_fn(config.loss)
+    if not config.adversarial.enabled:
+        return loss_fn, False
+    return partial(losses.adversarial_loss, segmentation_loss=loss_fn, weight=config.adversarial.weight), True

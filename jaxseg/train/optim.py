@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -55,3 +59,36 @@ def make_optimizer(config: ml_collections.ConfigDict, total_steps: int) -> optax
     if config.grad_clip_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
     return opt
+
+
+class _TurnState(NamedTuple):
+    count: jax.Array
+    inner: optax.OptState
+
+
+def _in_turn(inner: optax.GradientTransformation, turn: int, turns: int, period: int) -> optax.GradientTransformation:
+    """`inner`, applied only on steps s with (s // period) % turns == turn; otherwise no update, state kept."""
+
+    def init(params):
+        return _TurnState(jnp.zeros([], jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None):
+        new_updates, new_inner = inner.update(updates, state.inner, params)
+        active = (state.count // period) % turns == turn
+        new_updates = jax.tree.map(lambda u: jnp.where(active, u, jnp.zeros_like(u)), new_updates)
+        new_inner = jax.tree.map(lambda new, old: jnp.where(active, new, old), new_inner, state.inner)
+        return new_updates, _TurnState(state.count + 1, new_inner)
+
+    return optax.GradientTransformation(init, update)
+
+
+def alternating(groups: dict[str, optax.GradientTransformation], period: int) -> optax.GradientTransformation:
+    """One optimiser per top-level parameter group ({"discriminator": ..., "segmenter": ...}), the groups
+    taking turns of `period` steps in the order given (0: every group every step).
+
+    Seed 002 alternates per epoch, discriminator first. A group's schedule counts its own steps.
+    """
+    names = list(groups)
+    if period:
+        groups = {name: _in_turn(tx, turn, len(names), period) for turn, (name, tx) in enumerate(groups.items())}
+    return optax.multi_transform(groups, lambda params: {k: jax.tree.map(lambda _: k, v) for k, v in params.items()})

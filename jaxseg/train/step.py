@@ -26,24 +26,27 @@ def _microbatches(batch: dict[str, jax.Array], count: int) -> dict[str, jax.Arra
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
-               accum_steps: int = 1) -> tuple[TrainState, dict]:
+               accum_steps: int = 1, forward_with_labels: bool = False) -> tuple[TrainState, dict]:
     """One optimiser step on batch {"image": (N, *spatial, C), "label": (N, *spatial)}.
 
     With accum_steps > 1 the batch is split into that many microbatches whose gradients are
     averaged (a lax.scan, so activations of one microbatch live at a time); batch-norm statistics
     are updated microbatch by microbatch. Batch-norm statistics come from the whole (micro)batch
     across devices: under jit the mean over a sharded batch axis is a cross-device reduction.
-    Dropout keys are folded from the state's key and step. Returns the new state and
-    {"loss", "grad_norm"} as scalars.
+    Dropout keys are folded from the state's key and step. With `forward_with_labels` the model's
+    `training_outputs(image, label)` gives what `loss_fn` reads (a GAN's discriminator needs the
+    reference masks), else its logits. Returns the new state and {"loss", "grad_norm"} as scalars.
     """
     dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
     def grads_of(batch_stats, micro, index):
         def compute_loss(params):
             variables = {"params": params, "batch_stats": batch_stats}
-            logits, updates = state.apply_fn(variables, micro["image"], train=True, mutable=["batch_stats"],
-                                             rngs={"dropout": jax.random.fold_in(dropout_rng, index)})
-            return loss_fn(logits, micro["label"]), updates.get("batch_stats", batch_stats)
+            inputs = (micro["image"], micro["label"]) if forward_with_labels else (micro["image"],)
+            outputs, updates = state.apply_fn(variables, *inputs, train=True, mutable=["batch_stats"],
+                                              rngs={"dropout": jax.random.fold_in(dropout_rng, index)},
+                                              method="training_outputs" if forward_with_labels else None)
+            return loss_fn(outputs, micro["label"]), updates.get("batch_stats", batch_stats)
 
         (loss, new_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
         return new_stats, (loss, grads)
@@ -68,10 +71,10 @@ def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
     return jax.nn.softmax(state.apply_fn(model_variables(state), images, train=False), axis=-1)
 
 
-def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1):
+def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1, forward_with_labels: bool = False):
     """train_step jit-compiled once: state replicated, batch split along the data axis; donates the state."""
     return jax.jit(
-        partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps),
+        partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps, forward_with_labels=forward_with_labels),
         in_shardings=(replicated(mesh), batch_sharding(mesh)),
         out_shardings=(replicated(mesh), replicated(mesh)),
         donate_argnums=0,
