@@ -178,6 +178,13 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3
+
+    # Slice propagation (data.sampler = "pairs", seed 004): validation, evaluation, `jaxseg propagate`.
+    c.propagation = ml_collections.ConfigDict()
+    c.propagation.classes = ()  # Label values validated and evaluated; empty: sampling.pair_classes, else all.
+    c.propagation.stop_after_empty = 0  # Stop a direction after this many empty slices; 0: at the volume's end.
+    c.propagation.correction_fractions = (0.5, 0.25, 0.2, 0.1)  # Simulated-correction steps after one-shot,
+    # each a fraction of the organ's extent along data.plane (seed 004's figures: 0.1).
     c.lock()
     return c
 
@@ -274,6 +281,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
     "inference.batch_size": _positive,
     "evaluate.overlay_cases": _non_negative,
+    "propagation.classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
+    "propagation.stop_after_empty": _non_negative,
+    "propagation.correction_fractions": lambda v: all(0 < f <= 1 for f in v),
 }
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
@@ -299,6 +309,8 @@ _rule_docs = {
     "inference.roi_size": "() or 2 or 3 positive window sizes",
     "inference.overlap": "in [0, 1)",
     "inference.mirror_axes": "distinct spatial axes among 0, 1, 2",
+    "propagation.classes": "positive label values",
+    "propagation.correction_fractions": "fractions in (0, 1]",
 }
 
 

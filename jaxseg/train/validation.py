@@ -1,4 +1,5 @@
-"""Validation during training: mean foreground Dice over whole held-out volumes."""
+"""Validation during training: mean foreground Dice over whole held-out volumes (for propagation
+models, of masks propagated from one annotated slice: `jaxseg.train.propagation`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from jaxseg.inference import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
 from jaxseg.metrics import dice_score
 from jaxseg.models import downsampling_factor
+from jaxseg.train.propagation import validate_propagation
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import predict_step
 
@@ -50,7 +52,10 @@ def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_col
 
 
 def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict, mesh: Mesh) -> float:
-    """Mean over cases and foreground classes of the Dice of whole-volume predictions."""
+    """Mean over cases and foreground classes of the Dice of whole-volume predictions; for a
+    propagation model (data.sampler = pairs), the mean one-shot Dice over cases and organs."""
+    if config.data.sampler == "pairs":
+        return validate_propagation(state, cases, config)
     scores = []
     for case in cases:
         axis = case.image.plane_axis(config.data.plane)
