@@ -25,8 +25,8 @@ leaving 15 to train on; the seed trains on all 16 and keeps the last model (data
 
 Epochs in steps: fold 0 of the default phantoms gives 653 pairs per epoch (15 cases, every slice
 holding liver, spleen or kidney, once per organ), 40 full batches of 16: 30 epochs are 1200 steps,
-the decays fall at steps 400, 800 and 1000. Other data or batch sizes change these numbers (the training log prints the pairs
-per epoch).
+the decays fall at steps 400, 800 and 1000. Other data or batch sizes change these numbers (the
+training log prints the pairs per epoch).
 """
 
 from jaxseg.config import base_config

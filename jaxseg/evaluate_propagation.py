@@ -52,8 +52,6 @@ class PropagationEvaluation:
         prediction = np.zeros(case.label.shape, np.uint8)
         stacked = np.moveaxis(prediction, axis, 0)  # A view: writing slices writes the prediction.
         for value in propagation_classes(self.config, np.unique(case.label.array)):
-            if value not in self.labels:
-                continue
             images, truth = organ_slices(case, self.config.data.plane, value)
             curve = simulated_correction_curve(step_fn, images, truth, self.fractions,
                                                self.config.propagation.stop_after_empty)
@@ -91,8 +89,9 @@ class PropagationEvaluation:
         writer.writerows({**r, "fraction": "" if r["fraction"] is None else r["fraction"]} for r in self.rows)
         (out / "propagation.csv").write_text(text.getvalue())
         means = self.mean_curves()
-        correction_curves_figure(out / "propagation.png", {
-            name: ([p["corrected_slices"] for p in curve], [p["Dice"] for p in curve]) for name, curve in means.items()})
+        correction_curves_figure(out / "propagation.png", {name: ([p["corrected_slices"] for p in curve],
+                                                                  [p["Dice"] for p in curve])
+                                                           for name, curve in means.items()})
         per_case: dict[tuple[str, str], list[dict]] = {}
         for r in self.rows:
             per_case.setdefault((r["case_id"], r["organ"]), []).append(

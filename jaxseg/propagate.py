@@ -110,7 +110,8 @@ def propagate_file(checkpoint: str | Path, input_path: str | Path, start_slice: 
         slices[index] = path
     for index, path in slices.items():
         if not 0 <= index < image.shape[axis]:
-            raise ValueError(f"slice {index} ({path}) is outside the {image.shape[axis]} {plane} slices of {input_path}")
+            raise ValueError(f"slice {index} ({path}) is outside the {image.shape[axis]} {plane} slices of "
+                             f"{input_path}")
     masks = {index: read_slice_mask(path, source, image, plane, index, label) for index, path in slices.items()}
     step_fn = model_mask_step(state, downsampling_factor(config.model), float(image.array.min()))
     stack = propagate(step_fn, plane_stack(image.array, axis), start_slice, masks, config.propagation.stop_after_empty)

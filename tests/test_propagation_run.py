@@ -14,7 +14,8 @@ from PIL import Image
 from jaxseg.cli import main
 from jaxseg.config import load_config
 from jaxseg.data.cases import LoadedCase
-from jaxseg.io import Volume, read_nifti, write_mask
+from jaxseg.io import GeometryMismatchError, ReadError, Volume, read_nifti, write_mask, write_nifti
+from jaxseg.propagate import read_slice_mask
 from jaxseg.train.loop import fit
 from jaxseg.train.optim import learning_rate_schedule
 from jaxseg.train.state import TrainState
@@ -60,10 +61,9 @@ def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
     # Only the annotated slice is found: Dice 2A / (A + S A) = 2 / (S + 1), for 2 organs of case a, 2 of case b.
     assert validate(empty, cases, config, mesh=None) == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
     only_spleen = _tiny(phantom_root, **{"propagation.classes": (2,)})
-    one_slice_cases = [_prism_case("c", 3)]
-    assert validate(empty, one_slice_cases, only_spleen, mesh=None) == pytest.approx(2 / 4)
+    assert validate(empty, cases[1:], only_spleen, mesh=None) == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="no validation case holds any organ"):
-        validate(empty, one_slice_cases, _tiny(phantom_root, **{"propagation.classes": (4,)}), mesh=None)
+        validate(empty, cases, _tiny(phantom_root, **{"propagation.classes": (4,)}), mesh=None)
 
 
 def test_the_config_is_seed_004s_recipe():
@@ -134,39 +134,55 @@ def test_evaluate_writes_curves_and_one_shot_predictions(run, phantom_root, tmp_
     assert set(np.unique(np.asarray(prediction.dataobj))) <= {0, 1, 2, 3}
 
 
-def test_propagate_command_from_a_label_file_a_png_and_corrections(run, phantom_root, tmp_path, capsys):
+def _middle_liver_slice(label: Volume) -> int:
+    liver = np.flatnonzero((label.as_canonical().array == 1).any(axis=(0, 1)))
+    return int(liver[len(liver) // 2])
+
+
+def test_slice_masks_from_label_files_and_pngs_use_one_slice_numbering(phantom_root, tmp_path):
+    label = read_nifti(phantom_root / "labelsTr" / "phantom_000.nii.gz")
+    count = label.shape[2]
+    # The same voxels stored with the slice axis reversed as well: file slice k is slice count - 1 - k.
+    reverse = np.eye(4)
+    reverse[2, 2:] = (-1, count - 1)
+    stored = Volume(np.ascontiguousarray(label.array[..., ::-1]), label.affine @ reverse, str(tmp_path / "l.nii.gz"))
+    write_nifti(stored, stored.source)
+    image = Volume(stored.array.astype(np.float32), stored.affine, "input").as_canonical()
+    canonical = label.as_canonical().array
+    n = _middle_liver_slice(label)
+    expected = canonical[..., n] == 1
+    np.testing.assert_array_equal(read_slice_mask(stored.source, stored, image, "axial", n, 1), expected)
+    any_label = read_slice_mask(stored.source, stored, image, "axial", n, None)
+    np.testing.assert_array_equal(any_label, canonical[..., n] > 0)
+    # A PNG of the slice as displayed (anterior up, the patient's right on the left) maps back onto it.
+    write_mask((label.plane_slice("axial", n) == 1).astype(np.uint8), tmp_path / "slice.png")
+    np.testing.assert_array_equal(read_slice_mask(tmp_path / "slice.png", stored, image, "axial", n, 1), expected)
+    write_mask(np.ones((5, 5), np.uint8), tmp_path / "small.png")
+    with pytest.raises(ReadError, match=r"small.png.*5 x 5 pixels.*32 x 32"):
+        read_slice_mask(tmp_path / "small.png", stored, image, "axial", n, 1)
+    with pytest.raises(ReadError, match="axial slice 0 holds no label 1"):
+        read_slice_mask(stored.source, stored, image, "axial", 0, 1)
+    other = read_nifti(phantom_root / "labelsTr" / "phantom_001.nii.gz")
+    with pytest.raises(GeometryMismatchError):
+        read_slice_mask(phantom_root / "labelsTr" / "phantom_001.nii.gz", other, image, "axial", n, 1)
+
+
+def test_propagate_command_with_a_correction(run, phantom_root, tmp_path):
     image_path = phantom_root / "imagesTr" / "phantom_000.nii.gz"
     label_path = phantom_root / "labelsTr" / "phantom_000.nii.gz"
     label = read_nifti(label_path)
     canonical = label.as_canonical().array
-    liver_slices = np.flatnonzero((canonical == 1).any(axis=(0, 1)))
-    start = int(liver_slices[len(liver_slices) // 2])
-    base = ["propagate", "--checkpoint", str(run), str(image_path), "--start-slice", str(start), "--label", "1"]
-
-    assert main([*base, "--start-mask", str(label_path), str(tmp_path / "from_label.nii.gz")]) == 0
-    out = read_nifti(tmp_path / "from_label.nii.gz")
-    source = nib.load(image_path)
-    np.testing.assert_allclose(out.affine, source.affine)
-    assert out.shape == source.shape and set(np.unique(out.array)) <= {0, 1}
-    np.testing.assert_array_equal(out.as_canonical().array[..., start], canonical[..., start] == 1)
-
-    # The same slice drawn as displayed (anterior up, the patient's right on the left) gives the same result.
-    write_mask((label.plane_slice("axial", start) == 1).astype(np.uint8), tmp_path / "slice.png")
-    assert main([*base, "--start-mask", str(tmp_path / "slice.png"), str(tmp_path / "from_png.nii.gz")]) == 0
-    np.testing.assert_array_equal(read_nifti(tmp_path / "from_png.nii.gz").array, out.array)
-
-    # A corrected slice is kept as given.
+    start = _middle_liver_slice(label)
     corrections = tmp_path / "corrections"
     corrections.mkdir()
     fixed = start + 2
     write_mask((label.plane_slice("axial", fixed) == 1).astype(np.uint8), corrections / f"{fixed}.png")
-    assert main([*base, "--start-mask", str(label_path), "--corrections", str(corrections),
-                 str(tmp_path / "corrected.nii.gz")]) == 0
-    corrected = read_nifti(tmp_path / "corrected.nii.gz").as_canonical().array
-    np.testing.assert_array_equal(corrected[..., fixed], canonical[..., fixed] == 1)
-
-    write_mask(np.ones((5, 5), np.uint8), tmp_path / "small.png")
-    assert main([*base, "--start-mask", str(tmp_path / "small.png"), str(tmp_path / "bad.nii.gz")]) == 2
-    error = capsys.readouterr().err
-    assert "small.png" in error and "5 x 5 pixels" in error
-    assert "32 x 32" in error
+    assert main(["propagate", "--checkpoint", str(run), str(image_path), "--start-slice", str(start), "--label", "1",
+                 "--start-mask", str(label_path), "--corrections", str(corrections), str(tmp_path / "out.nii.gz")]) == 0
+    out = read_nifti(tmp_path / "out.nii.gz")
+    source = nib.load(image_path)
+    np.testing.assert_allclose(out.affine, source.affine)
+    assert out.shape == source.shape and set(np.unique(out.array)) <= {0, 1}
+    result = out.as_canonical().array
+    np.testing.assert_array_equal(result[..., start], canonical[..., start] == 1)  # kept as given
+    np.testing.assert_array_equal(result[..., fixed], canonical[..., fixed] == 1)

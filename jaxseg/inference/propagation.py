@@ -4,9 +4,10 @@ A 2-channel 2D model segments slice t from [image slice t, mask of the neighbour
 an annotated start slice the mask is propagated outwards in both directions, each prediction
 becoming the next slice's prior. A corrected slice replaces the prediction there and propagation
 restarts from it outward (away from the start), overwriting what was there: the seed's protocol.
-Both directions run together as one `lax.scan` (vmapped over the two) inside one jit-compiled call. A step function
-given as a `jax.tree_util.Partial` carries its arrays (a model's parameters) as arguments of that
-call, not as constants compiled into it: one compilation serves every set of weights.
+Both directions run together as one `lax.scan` (vmapped over the two) inside one jit-compiled
+call. A step function given as a `jax.tree_util.Partial` carries its arrays (a model's parameters)
+as arguments of that call, not as constants compiled into it: one compilation serves every set
+of weights.
 """
 
 from __future__ import annotations
