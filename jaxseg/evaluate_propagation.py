@@ -45,8 +45,8 @@ class PropagationEvaluation:
         self.rows: list[dict] = []
 
     def predict(self, case: LoadedCase) -> np.ndarray:
-        """One-shot label map (I, J, K) uint8 of a case's organs (where they overlap, the later
-        label value wins); records each organ's curve."""
+        """One-shot label map (I, J, K) uint8 of a case's organs (where masks overlap, the organ
+        listed later in the configured classes wins); records each organ's curve."""
         axis = case.image.plane_axis(self.config.data.plane)
         step_fn = model_mask_step(self.state, downsampling_factor(self.config.model), float(case.image.array.min()))
         prediction = np.zeros(case.label.shape, np.uint8)
