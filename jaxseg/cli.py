@@ -128,6 +128,15 @@ def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_propagate(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.propagate import propagate_file
+
+    path = propagate_file(args.checkpoint, args.input, args.start_slice, args.start_mask, args.output,
+                          args.corrections, args.label, overrides)
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.io import describe, format_description
 
@@ -175,7 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Restore a run's best checkpoint and its config, segment every case of "
                               "the split as a whole volume and write summary.json, summary.md, overlays.png and "
                               "predictions/CASE.nii.gz. With several --workdir, their probabilities are averaged "
-                              "(multi-plane fusion).")
+                              "(multi-plane fusion). A slice-propagation run is scored by seed 004's simulated "
+                              "corrections: each organ propagated from its middle slice, then with reference slices "
+                              "every p of its extent (propagation.correction_fractions): summary.json's propagation "
+                              "section, propagation.csv and propagation.png; its predictions are the one-shot masks.")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--workdir", action="append", help="run folder written by `jaxseg train` (repeatable)")
     source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
@@ -192,6 +204,28 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(.png, .jpg, .tif, .dcm)")
     predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images)")
     predict.set_defaults(run=_cmd_predict)
+
+    propagate = sub.add_parser("propagate", help="segment one object through a volume from one annotated slice",
+                               description="Seed 004's slice propagation: a slice-propagation checkpoint (trained "
+                               "with data.sampler = pairs) segments the object marked on one slice, then each next "
+                               "slice outwards from the previous one's mask, in both directions. Slices are those "
+                               "of the model's data.plane, numbered from the patient's inferior (axial), posterior "
+                               "(coronal) or left (sagittal) side. Writes the object's mask as NIfTI in INPUT's "
+                               "geometry. Overrides: --config.propagation.stop_after_empty=N stops a direction after "
+                               "N empty slices.")
+    propagate.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
+    propagate.add_argument("input", help="a .nii or .nii.gz volume, or a DICOM series folder")
+    propagate.add_argument("--start-slice", type=int, required=True, metavar="N", help="index of the annotated slice")
+    propagate.add_argument("--start-mask", required=True, metavar="MASK",
+                           help="the object on slice N: a label file on INPUT's grid (NIfTI, NRRD, DICOM SEG; slice "
+                           "N of it is read) or a 2D PNG/TIFF mask of slice N as displayed (axial: anterior up, the "
+                           "patient's right on the left)")
+    propagate.add_argument("--label", type=int, help="label value of the object in the masks (default: any non-zero "
+                           "value); also the value written (default 1)")
+    propagate.add_argument("--corrections", metavar="DIR", help="folder of corrected slices named by index (17.png, "
+                           "17.nii.gz), masks like MASK; each is kept and propagation restarts outward from it")
+    propagate.add_argument("output", help="mask to write (.nii.gz)")
+    propagate.set_defaults(run=_cmd_propagate)
 
     prepare = sub.add_parser("prepare", help="read, preprocess and cache every case of a config's dataset",
                              description="Read every case of the config's dataset once, crop, resample and normalise "
@@ -256,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "prepare", "bench"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

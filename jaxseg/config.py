@@ -203,6 +203,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.layout.nuclei_border = False  # dsb2018: class 2 marks each nucleus's outline (separates touching ones).
     c.layout.label_name = "label"  # dicom_folders: the label file in each series folder (.nii.gz, .nii, .nrrd, .dcm SEG).
     c.layout.class_names = ()  # Names of classes 0, 1, ... (image_folders, dicom_folders); () means generic names.
+    # Slice propagation (data.sampler = "pairs", seed 004): validation, evaluation, `jaxseg propagate`.
+    c.propagation = ml_collections.ConfigDict()
+    c.propagation.classes = ()  # Label values validated and evaluated; empty: sampling.pair_classes, else all.
+    c.propagation.stop_after_empty = 0  # Stop a direction after this many empty slices; 0: at the volume's end.
+    c.propagation.correction_fractions = (0.5, 0.25, 0.2, 0.1)  # Simulated-correction steps after one-shot,
+    # each a fraction of the organ's extent along data.plane (seed 004's figures: 0.1).
     c.lock()
     return c
 
@@ -311,6 +317,9 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "layout.unlisted_values": _one_of("error", "nearest"),
     "layout.colour": _one_of("gray", "rgb"),
     "layout.class_names": lambda v: all(isinstance(n, str) and n for n in v) and len(set(v)) == len(v),
+    "propagation.classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
+    "propagation.stop_after_empty": _non_negative,
+    "propagation.correction_fractions": lambda v: all(0 < f <= 1 for f in v),
 }
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
@@ -340,6 +349,8 @@ _rule_docs = {
     "prepare.slice_size": "empty, or two positive sizes in pixels",
     "layout.label_values": "pairs (mask value, class) of non-negative integers, each mask value once",
     "layout.class_names": "distinct non-empty names",
+    "propagation.classes": "positive label values",
+    "propagation.correction_fractions": "fractions in (0, 1]",
 }
 
 
@@ -381,6 +392,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
     _validate_model(config)
+    if config.data.sampler == "pairs" and config.train.best_metric != "dice":
+        raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
+                          "'data.sampler' = pairs: propagation is validated by one-shot Dice")
     _validate_layout(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.

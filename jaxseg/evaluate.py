@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from jaxseg.config import ConfigError, apply_override, validate
 from jaxseg.data.datasets import load_cases, open_dataset
+from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, prediction_suffix, write_label_map
@@ -60,15 +61,14 @@ def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
     return run, "best"
 
 
-
-
 def restore_for_inference(run: str | Path, overrides: Sequence[str] = ()):
-    """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*` overrides
+    """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*`/`propagation.*` overrides
     applied to the config saved with it (other sections describe how the model was trained)."""
     config, state, step, mesh = restore_checkpoint(*checkpoint_location(run))
     for override in overrides:
-        if not override.startswith(("inference.", "evaluate.")):
-            raise ConfigError(f"override '{override}': only inference.* and evaluate.* keys can change after training")
+        if not override.startswith(("inference.", "evaluate.", "propagation.")):
+            raise ConfigError(f"override '{override}': only inference.*, evaluate.* and propagation.* keys can "
+                              "change after training")
         apply_override(config, override)
     validate(config)
     return config, state, step, mesh
@@ -84,6 +84,11 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
     overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
     each image's geometry (predictions/<case>.png, the image's size, for 2D images).
+
+    A slice-propagation run (data.sampler = pairs) is evaluated by `PropagationEvaluation`: its
+    predictions are the one-shot masks of the evaluated organs, its metrics cover those organs,
+    and summary.json gains a "propagation" section (simulated-correction curves per case and
+    organ, mean curves) written also as propagation.csv and propagation.png.
     """
     restored = [restore_for_inference(run, overrides) for run in runs]
     first_config = restored[0][0]
@@ -94,21 +99,27 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     if not splits[split]:
         raise ValueError(f"split '{split}' of {index.root} has no cases")
     per_case, cases = [], {}
+    propagation, predict, labels = None, lambda case: _fused_prediction(restored, case), index.labels
+    if first_config.data.sampler == "pairs":
+        if len(restored) > 1:
+            raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
+        propagation = PropagationEvaluation(*restored[0][:2], index.labels)
+        predict, labels = propagation.predict, propagation.labels
     for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
-        probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
-                                      mesh, case.pad_value)[1] for config, state, _, mesh in restored]
-        prediction = label_map(average_probabilities(probabilities), first_config.inference)
+        prediction = predict(case)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
             "prediction_file": str(write_label_map(
                 Volume(prediction, case.image.affine),
                 out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source)),
-            "metrics": case_metrics(prediction, case.label.array, index.labels, case.label.spacing),
+            "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
         })
         cases[case.case_id] = (case, prediction)
     checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
     summary = {"checkpoints": checkpoints, "split": split, **summarize(per_case)}
+    if propagation:
+        summary["propagation"] = propagation.report(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     steps = ", ".join(str(step) for *_, step, _ in restored)
     dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
@@ -118,6 +129,13 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     (out / "per_case.csv").write_text(to_csv(summary))
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)
     return summary
+
+
+def _fused_prediction(restored: list, case) -> np.ndarray:
+    """Label map of a case from the mean class probabilities of the restored runs' whole-volume predictions."""
+    probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
+                                  mesh, case.pad_value)[1] for config, state, _, mesh in restored]
+    return label_map(average_probabilities(probabilities), restored[0][0].inference)
 
 
 def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, labels: dict[int, str]) -> None:

@@ -23,7 +23,7 @@ from jaxseg.io.nifti import is_nifti
 from jaxseg.train.validation import segment_case
 
 
-def _read_input(input_path: str | Path, colour: str) -> Volume:
+def read_input(input_path: str | Path, colour: str = "gray") -> Volume:
     """A NIfTI volume, a DICOM series folder, or a 2D image as a one-slice volume (see `jaxseg.data.images2d`)."""
     if Path(input_path).is_dir():
         return read_dicom_series(input_path)
@@ -34,6 +34,19 @@ def _read_input(input_path: str | Path, colour: str) -> Volume:
         return image_volume(image, image_channels(image, colour))
     raise ReadError(input_path, "unsupported input: give a NIfTI volume (.nii, .nii.gz), a DICOM series folder, or "
                                 "a 2D image (.png, .jpg, .tif, .dcm)")
+
+
+def is_planar_input(input_path: str | Path) -> bool:
+    return is_planar_file(input_path) and not Path(input_path).is_dir()
+
+
+def write_prediction(labels: Volume, source: Volume, input_path: str | Path, output_path: str | Path) -> Path:
+    """Write a label map computed on the canonical (RAS) grid of `source` (read from `input_path`) in
+    the input's own geometry: a 2D image's size, a NIfTI file's header and axis order, or a DICOM
+    series' affine."""
+    if is_planar_input(input_path) or is_nifti(input_path):
+        return write_label_map(labels, output_path, input_path)
+    return write_label_map(labels.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
 
 
 def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: str | Path,
@@ -47,18 +60,17 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     A 2D image becomes the channels the model was trained on (`layout.colour`). `overrides`
     change `inference.*` keys (mirroring, windows, post-processing) of the saved config.
     """
-    planar = is_planar_file(input_path) and not Path(input_path).is_dir()
-    expected = MASK_WRITE_SUFFIXES if planar else (".nii", ".nii.gz")
+    expected = MASK_WRITE_SUFFIXES if is_planar_input(input_path) else (".nii", ".nii.gz")
     if not str(output_path).lower().endswith(expected):
         raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
     config, state, _, mesh = restore_for_inference(checkpoint, overrides)
-    source = _read_input(input_path, config.layout.colour)
+    if config.data.sampler == "pairs":
+        raise ValueError(f"{checkpoint} holds a slice-propagation model (data.sampler = pairs): it needs an "
+                         "annotated slice, use `jaxseg propagate`")
+    source = read_input(input_path, config.layout.colour)
     channels = source.array.shape[-1] if source.array.ndim == 4 else 1
     if channels != config.model.in_channels:
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
     image, pad_value = prepare_image(source, config)
     labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh, pad_value)
-    prediction = Volume(labels, image.affine, str(input_path))
-    if planar or is_nifti(input_path):
-        return write_label_map(prediction, output_path, input_path)
-    return write_label_map(prediction.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
+    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path)

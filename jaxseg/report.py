@@ -68,3 +68,22 @@ def training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def correction_curves_figure(path: str | Path, curves: dict[str, tuple[Sequence[float], Sequence[float]]]) -> Path:
+    """Dice against the number of corrected slices (seed 004's simulated corrections), one line per
+    series: {name: (corrected slices, Dice)}; a series named "mean" is drawn bold."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, (slices, dice) in curves.items():
+        bold = name == "mean"
+        ax.plot(slices, dice, marker="o", label=name, linewidth=2.5 if bold else 1.2,
+                color="black" if bold else None, zorder=3 if bold else 2)
+    ax.set(xlabel="corrected slices (ground truth given besides the start slice)", ylabel="Dice of the volume",
+           ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -143,6 +143,9 @@ def test_simulated_corrections_raise_dice_to_one():
     assert correction_slices(truth, 0.2) == (5, [3, 4, 5, 6, 7, 8])
     images = np.zeros(truth.shape, np.float32)
     curve = simulated_correction_curve(copy_prior, images, truth, (None, 0.5, 0.01), stop_after_empty=0)
+    assert [p.name for p in curve] == ["one-shot", "0.5", "0.01"]
+    assert [p.corrected_slices for p in curve] == [0, 1, 5]
     # Every slice of the organ corrected: exact inside, and the copying model carries the end
     # slices (4 voxels each) over the 3 empty slices on each side: 2 * 112 / (112 + 112 + 24).
-    assert curve["one-shot"] < curve["0.5"] < curve["0.01"] == pytest.approx(224 / 248)
+    assert curve[0].dice < curve[1].dice < curve[2].dice == pytest.approx(224 / 248)
+    np.testing.assert_array_equal(curve[0].masks[0], truth[5])  # one-shot: the middle slice everywhere

@@ -4,11 +4,16 @@ A 2-channel 2D model segments slice t from [image slice t, mask of the neighbour
 an annotated start slice the mask is propagated outwards in both directions, each prediction
 becoming the next slice's prior. A corrected slice replaces the prediction there and propagation
 restarts from it outward (away from the start), overwriting what was there: the seed's protocol.
-Each direction is one `lax.scan` over the slices inside one jit-compiled call.
+Both directions run together as one `lax.scan` (vmapped over the two) inside one jit-compiled
+call. A step function given as a `jax.tree_util.Partial` carries its arrays (a model's parameters)
+as arguments of that call, not as constants compiled into it: one compilation serves every set
+of weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 
 import jax
@@ -17,7 +22,8 @@ import numpy as np
 
 from jaxseg.metrics import dice_score
 
-# (H, W, 2) [image, prior] -> (H, W) foreground probability; traced inside lax.scan.
+# (H, W, 2) [image, prior] -> (H, W) foreground probability; traced inside lax.scan. A plain
+# function, or a `jax.tree_util.Partial` whose bound arguments (parameters) are traced.
 MaskStepFn = Callable[[jax.Array], jax.Array]
 
 
@@ -45,6 +51,17 @@ def _propagate_one_way(step_fn: MaskStepFn, images: jax.Array, annotations: jax.
     return masks
 
 
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _propagate_both_ways(step_fn: MaskStepFn, images: jax.Array, annotations: jax.Array, annotated: jax.Array,
+                         stop_after_empty: int, threshold: float) -> jax.Array:
+    """Both directions at once, (2, S, ...) inputs -> (2, S, H, W) masks: one scan over pairs of slices."""
+    def one_way(images, annotations, annotated):
+        return _propagate_one_way(step_fn, images, annotations.astype(jnp.float32), annotated, stop_after_empty,
+                                  threshold)
+
+    return jax.vmap(one_way)(images, annotations, annotated)
+
+
 def propagate(step_fn: MaskStepFn, images: np.ndarray, start: int, corrections: Mapping[int, np.ndarray],
               stop_after_empty: int = 0, threshold: float = 0.5) -> np.ndarray:
     """Binary masks (S, H, W) uint8 for a stack of slices (S, H, W), propagated from slice `start`.
@@ -55,18 +72,27 @@ def propagate(step_fn: MaskStepFn, images: np.ndarray, start: int, corrections: 
     if start not in corrections:
         raise ValueError(f"the start slice {start} needs a mask in `corrections`")
     count = images.shape[0]
-    annotations = np.zeros(images.shape, np.float32)
+    annotations = np.zeros(images.shape, np.uint8)
     annotated = np.zeros(count, bool)
     for index, mask in corrections.items():
+        if not 0 <= index < count:
+            raise ValueError(f"slice {index} is outside the {count} slices of the volume")
         annotations[index] = mask > 0
         annotated[index] = True
-    run = jax.jit(_propagate_one_way, static_argnums=(0, 4, 5))
-    images = np.asarray(images, np.float32)
-    forward = run(step_fn, images[start:], annotations[start:], annotated[start:], stop_after_empty, threshold)
-    backward = run(step_fn, images[start::-1], annotations[start::-1], annotated[start::-1], stop_after_empty,
-                   threshold)
-    masks = np.concatenate([np.asarray(backward)[:0:-1], np.asarray(forward)])
-    return masks.astype(np.uint8)
+    if not isinstance(step_fn, jax.tree_util.Partial):
+        step_fn = jax.tree_util.Partial(step_fn)
+
+    def both_ways(a: np.ndarray) -> np.ndarray:
+        """(2, S, ...): slices from `start` up, then from `start` down, each padded to S at its end,
+        so that every start slice of a volume shares one compilation (the padding's masks are dropped)."""
+        ways = np.zeros((2, *a.shape), a.dtype)
+        ways[0, : count - start], ways[1, : start + 1] = a[start:], a[start::-1]
+        return ways
+
+    masks = np.asarray(_propagate_both_ways(step_fn, both_ways(np.asarray(images, np.float32)),
+                                            both_ways(annotations), both_ways(annotated), stop_after_empty,
+                                            threshold))
+    return np.concatenate([masks[1, start:0:-1], masks[0, : count - start]]).astype(np.uint8)
 
 
 def correction_slices(truth: np.ndarray, fraction: float | None) -> tuple[int, list[int]]:
@@ -88,19 +114,38 @@ def correction_slices(truth: np.ndarray, fraction: float | None) -> tuple[int, l
     return middle, slices
 
 
+@dataclasses.dataclass(frozen=True)
+class CorrectionPoint:
+    """One point of a simulated-correction curve.
+
+    fraction: the correction step as a fraction of the organ's extent (None: one-shot);
+    corrected_slices: reference slices given besides the start slice; dice: Dice of the whole
+    volume, corrected slices included; masks: (S, H, W) uint8, the propagated result.
+    """
+
+    fraction: float | None
+    corrected_slices: int
+    dice: float
+    masks: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return "one-shot" if self.fraction is None else f"{self.fraction:g}"
+
+
 def simulated_correction_curve(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray,
                                fractions: tuple[float | None, ...] = (None, 0.5, 0.2, 0.1),
-                               stop_after_empty: int = 0) -> dict[str, float]:
+                               stop_after_empty: int = 0) -> list[CorrectionPoint]:
     """Dice of the whole volume (corrected slices included) against the number of simulated corrections.
 
-    For each fraction p, reference slices every p of the organ's extent from its middle outwards
-    replace the predictions there (None: only the middle slice, one-shot). Returns {"one-shot" or
-    f"{p:g}": Dice}.
+    images: (S, H, W) float32; truth: (S, H, W) binary reference. For each fraction p, reference
+    slices every p of the organ's extent from its middle outwards replace the predictions there
+    (None: only the middle slice, one-shot). One point per fraction, in the given order.
     """
     truth = truth > 0
-    curve = {}
+    curve = []
     for fraction in fractions:
         start, slices = correction_slices(truth, fraction)
         masks = propagate(step_fn, images, start, {s: truth[s] for s in slices}, stop_after_empty)
-        curve["one-shot" if fraction is None else f"{fraction:g}"] = dice_score(masks > 0, truth)
+        curve.append(CorrectionPoint(fraction, len(slices) - 1, dice_score(masks > 0, truth), masks))
     return curve

@@ -1,4 +1,5 @@
-"""Validation during training: mean foreground Dice and IoU over whole held-out volumes."""
+"""Validation during training: mean foreground Dice and IoU over whole held-out volumes (for
+propagation models, Dice of masks propagated from one annotated slice: `jaxseg.train.propagation`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from jaxseg.inference.segment import label_map, volume_probabilities
 from jaxseg.metrics import dice_score, iou_score
 from jaxseg.models import downsampling_factor
 from jaxseg.train.mesh import data_parallel_size
+from jaxseg.train.propagation import validate_propagation
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import predict_step
 
@@ -60,7 +62,10 @@ def best_metric_key(train_config: ml_collections.ConfigDict) -> str:
 
 def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict,
              mesh: Mesh) -> dict[str, float]:
-    """{"val_dice", "val_iou"}: means over cases and foreground classes of whole-volume predictions."""
+    """{"val_dice", "val_iou"}: means over cases and foreground classes of whole-volume predictions;
+    for a propagation model (data.sampler = pairs), {"val_dice"}: the mean one-shot Dice over cases and organs."""
+    if config.data.sampler == "pairs":
+        return {"val_dice": validate_propagation(state, cases, config)}
     dice, iou = [], []
     for case in cases:
         axis = case.image.plane_axis(config.data.plane)
