@@ -21,6 +21,10 @@ def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tu
     spatial_shape: the input's spatial size; parameters of these convolutional networks do not
     depend on it, so the smallest valid size is the default.
     """
+    if config.task == "detection":
+        from jaxseg.train.detection_state import build_detection_state  # detection imports stay out of segmentation runs
+
+        return build_detection_state(config, mesh)
     model = build_model(config.model)
     tx = make_optimizer(config.optimizer, config.train.steps)
     if spatial_shape is None:
@@ -38,12 +42,14 @@ def restore_trained(workdir, which: str = "best") -> tuple[ml_collections.Config
     return restore_checkpoint(Path(workdir) / "checkpoints", which)
 
 
-def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
-    """Config, state, step and mesh of checkpoint `which` ("best", "latest" or a step) in `directory`.
+def restore_checkpoint(directory: str | Path, which: str | int = "latest",
+                       best_metric: str = "val_dice") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
+    """Config, state, step and mesh of checkpoint `which` ("best" by `best_metric`, "latest" or a
+    step) in `directory`.
 
     The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
     """
-    checkpoints = Checkpoints(directory)
+    checkpoints = Checkpoints(directory, best_metric=best_metric)
     if isinstance(which, int):
         step = which if which in checkpoints.manager.all_steps() else None
     else:

@@ -56,13 +56,25 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
                                  shard_index=jax.process_index(), shard_count=jax.process_count())
 
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints)
+    step_fn = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
+    val_fn = (lambda state: {"val_dice": validate(state, val_cases, config, mesh)}) if val_cases else None
+    return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+
+
+def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainState, batches, step_fn, mesh,
+                 val_fn, checkpoints: Checkpoints, progress: bool = True) -> TrainState:
+    """The steps of a fit: resume from `checkpoints`, then step_fn(state, global batch) ->
+    (state, metrics with "loss") until `train.steps`; log every `train.log_every` steps, validate
+    with val_fn(state) -> {metric: value} (None: no validation) every `train.val_every` steps,
+    checkpoint (with the validation metrics), checkpoint and raise TrainingInterrupted on
+    SIGTERM/SIGINT, and plot curves.png at the end. Shared by the segmentation and detection fits.
+    """
     start = 0
     if (resumed := checkpoints.restore_newest_readable(state)) is not None:
         start, state, data_state = resumed
         batches.set_state(data_state)
         log.info("resumed from step %d in %s", start, workdir / "checkpoints")
 
-    step_fn = compile_train_step(make_loss_fn(config.loss), mesh, config.train.grad_accum_steps)
     lead = jax.process_index() == 0  # logs, plots and reports come from process 0 only
     metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)
@@ -88,8 +100,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
             record["samples_per_s"] = (step - window_start) * config.data.batch_size / max(elapsed, 1e-9)
             tic, window_start = time.perf_counter(), step
             scores = None
-            if val_cases and (step % config.train.val_every == 0 or last):
-                scores = {"val_dice": validate(state, val_cases, config, mesh)}
+            if val_fn is not None and (step % config.train.val_every == 0 or last):
+                scores = val_fn(state)
                 record.update(scores)
             if lead:
                 metrics_log.write(step, record)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 
 from jaxseg.models.detection.boxes import box_iou
 
 
+@partial(jax.jit, static_argnames=("iou_threshold", "max_output"))
 def nms(boxes: jax.Array, scores: jax.Array, iou_threshold: float, max_output: int) -> tuple[jax.Array, jax.Array]:
     """Greedy NMS with torchvision.ops.nms semantics and a padded output.
 

@@ -8,6 +8,7 @@ summed sampling weights: two small matmuls per RoI instead of a gather per sampl
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -59,6 +60,7 @@ def _roi_align_image(features: jax.Array, boxes: jax.Array, output_size: tuple[i
     return jnp.einsum("kph,khqc->kpqc", wy.astype(features.dtype), rows)
 
 
+@partial(jax.jit, static_argnames=("output_size", "spatial_scale", "sampling_ratio", "aligned"))
 def roi_align(features: jax.Array, boxes: jax.Array, output_size: int | tuple[int, int], spatial_scale: float,
               sampling_ratio: int = 2, aligned: bool = True) -> jax.Array:
     """Features of boxes resampled to a fixed grid, as torchvision.ops.roi_align computes them.

@@ -78,8 +78,9 @@ def roi_targets(proposals: jax.Array, proposal_valid: jax.Array, gt_boxes: jax.A
     num_samples * positive_fraction foreground RoIs are drawn at random; background fills up to
     num_samples; the rest is padding.
     """
-    rois = jnp.concatenate([proposals, gt_boxes])
-    valid = jnp.concatenate([proposal_valid, gt_valid])
+    padding = max(num_samples - proposals.shape[0] - gt_boxes.shape[0], 0)  # S rows out, however few come in
+    rois = jnp.concatenate([proposals, gt_boxes, jnp.zeros((padding, 4), proposals.dtype)])
+    valid = jnp.concatenate([proposal_valid, gt_valid, jnp.zeros(padding, bool)])
     _, best, matched = _match(rois, gt_boxes, gt_valid)
     low, high = background_iou
     foreground = valid & (best >= foreground_iou)
