@@ -2,7 +2,7 @@
 
 20 PA chest radiographs (2000 x 2000 JPEG) with 2 boxes each; 3 classes with the background.
 Sized as a CPU sanity check: images at 192 x 192, a VGG16 of quarter width, anchors
-64/128/256 (a lung is about 85 x 170 pixels there), 300 steps. With 20 images this overfits:
+64/128/256 (a lung is about 85 x 170 pixels there), 60 steps. With 20 images this overfits:
 it shows the detector learns, not how well it generalises. No horizontal flips: they would
 swap which side the right lung is on. Change data.root to use a copy elsewhere.
 """
@@ -40,9 +40,9 @@ def get_config():
     c.detection.score_threshold = 0.05  # AP ranks every detection: keep the low-scored ones too
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-4
-    c.train.steps = 300
-    c.train.log_every = 20
-    c.train.val_every = 300
-    c.train.checkpoint_every = 100
+    c.train.steps = 60
+    c.train.log_every = 10
+    c.train.val_every = 60
+    c.train.checkpoint_every = 60
     c.inference.batch_size = 4
     return c

@@ -15,6 +15,7 @@ from jaxseg.inference.detection import detect_images, score_detections
 from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.detection_loop import BEST_METRIC
+from jaxseg.train.detection_step import compile_detection_predict_step
 
 
 def is_detection_run(checkpoints_dir: Path) -> bool:
@@ -44,7 +45,7 @@ def evaluate_detection_run(checkpoints_dir: Path, which: str | int, workdir: Pat
     images = detection_splits(config, read_detection_index(config))[split]
     if not images:
         raise ValueError(f"split '{split}' of {config.data.root} has no images")
-    found = detect_images(state, images, config, mesh)
+    found = detect_images(compile_detection_predict_step(config.detection, mesh), state, images, config, mesh)
     scores = score_detections(images, found, config.detection.classes)
     per_image = [{"image": image.case_id, "boxes": np.round(boxes, 2).tolist(), "scores": np.round(s, 4).tolist(),
                   "labels": [config.detection.classes[i - 1] for i in labels]}

@@ -11,20 +11,20 @@ from jax.sharding import Mesh
 
 from jaxseg.data.detection import DetectionImage, Resizing, evaluation_batches
 from jaxseg.metrics import average_precision, rsna_map
-from jaxseg.train.detection_step import compile_detection_predict_step
 from jaxseg.train.mesh import global_batch
 from jaxseg.train.state import TrainState
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (D, 4) file pixels, scores (D,), labels (D,)
 
 
-def detect_images(state: TrainState, images: Sequence[DetectionImage], config: ml_collections.ConfigDict,
+def detect_images(predict, state: TrainState, images: Sequence[DetectionImage], config: ml_collections.ConfigDict,
                   mesh: Mesh) -> list[Prediction]:
     """Each image's detections, boxes (x1, y1, x2, y2) in the file's pixels, best first.
 
-    Images go through in batches of `inference.batch_size` rounded up to a multiple of the mesh size.
+    predict: `compile_detection_predict_step(config.detection, mesh)`, made once per run (each new
+    one compiles again). Images go through in batches of `inference.batch_size` rounded up to a
+    multiple of the mesh size.
     """
-    predict = compile_detection_predict_step(config.detection, mesh)
     batch_size = -(-config.inference.batch_size // mesh.size) * mesh.size
     results = []
     for chunk, batch in evaluation_batches(images, Resizing.from_config(config), batch_size):

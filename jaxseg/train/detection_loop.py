@@ -12,7 +12,7 @@ from jaxseg.data.detection import detection_splits, read_detection_index, traini
 from jaxseg.inference.detection import detect_images, score_detections
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.detection_state import build_detection_state
-from jaxseg.train.detection_step import compile_detection_train_step
+from jaxseg.train.detection_step import compile_detection_predict_step, compile_detection_train_step
 from jaxseg.train.loop import _local_batch_size, run_training
 from jaxseg.train.mesh import make_mesh
 from jaxseg.train.state import TrainState
@@ -40,9 +40,10 @@ def fit_detection(config: ml_collections.ConfigDict, workdir: str | Path, progre
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints, best_metric=BEST_METRIC)
     step_fn = compile_detection_train_step(config.detection, mesh)
     val_images = splits["val"]
+    predict = compile_detection_predict_step(config.detection, mesh)
 
     def validate(state: TrainState) -> dict[str, float]:
-        found = detect_images(state, val_images, config, mesh)
+        found = detect_images(predict, state, val_images, config, mesh)
         return {BEST_METRIC: score_detections(val_images, found, config.detection.classes)["mean_AP50"]}
 
     return run_training(config, workdir, state, batches, step_fn, mesh, validate if val_images else None,

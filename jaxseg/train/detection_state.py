@@ -21,6 +21,9 @@ from jaxseg.train.state import TrainState
 
 # Smallest canvas the parameters are initialised on: their shapes do not depend on the image size.
 _INIT_SIZE = 64
+# XLA's RngBitGenerator: threefry's unrolled rounds made initialisation and the train step (which
+# samples anchors and RoIs) compile several times slower on CPU; streams stay deterministic.
+RNG_IMPL = "rbg"
 
 
 def build_detector(config: ml_collections.ConfigDict) -> FasterRCNN:
@@ -69,15 +72,14 @@ def build_detection_state(config: ml_collections.ConfigDict, mesh: Mesh) -> Trai
     them zero, and the model stops their gradient (which also saves computing it).
     """
     model = build_detector(config)
-    init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+    init_rng, step_rng = jax.random.split(jax.random.key(config.seed, impl=RNG_IMPL))
     images = jnp.zeros((1, _INIT_SIZE, _INIT_SIZE, config.model.in_channels), jnp.float32)
-    params = model.init(init_rng, images, method=FasterRCNN.init_all)["params"]
+    params = jax.jit(lambda rng: model.init(rng, images, method=FasterRCNN.init_all)["params"])(init_rng)
     if config.detection.backbone_weights:
         params = load_backbone_weights(params, config.detection.backbone_weights)
     tx = make_optimizer(config.optimizer, config.train.steps)
     if model.frozen_convs:
         tx = optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()},
                                    lambda p: frozen_labels(p, model.frozen_convs))
-    state = TrainState.create(apply_fn=model.apply, params=params, batch_stats={}, tx=tx,
-                              rng=jax.random.key_data(step_rng))
-    return jax.device_put(state, replicated(mesh))
+    create = lambda p, rng: TrainState.create(apply_fn=model.apply, params=p, batch_stats={}, tx=tx, rng=rng)  # noqa: E731
+    return jax.jit(create, out_shardings=replicated(mesh))(params, jax.random.key_data(step_rng))

@@ -16,6 +16,7 @@ from jax.sharding import Mesh
 
 from jaxseg.losses import sampled_cross_entropy, smooth_l1
 from jaxseg.models.detection import STRIDE, Detections, FasterRCNN, anchor_grid, anchor_targets, detect, propose, roi_targets
+from jaxseg.train.detection_state import RNG_IMPL
 from jaxseg.train.mesh import batch_sharding, replicated
 from jaxseg.train.state import TrainState
 
@@ -68,7 +69,7 @@ def detection_train_step(state: TrainState, batch: dict[str, jax.Array],
                          d: ml_collections.ConfigDict) -> tuple[TrainState, dict]:
     """One optimiser step; the sampling key is folded from the state's key and step (resumable).
     Returns the new state and {"loss", "grad_norm", rpn_cls, rpn_box, roi_cls, roi_box}."""
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.rng, impl=RNG_IMPL), state.step)
     (loss, terms), grads = jax.value_and_grad(detection_loss, has_aux=True)(state.params, state.apply_fn, batch, key, d)
     state = state.apply_gradients(grads=grads)
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **terms}
