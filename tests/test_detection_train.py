@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -72,7 +71,7 @@ def test_rsna_index_keeps_negatives_and_pads_batches(rsna_root):
     np.testing.assert_array_equal(images[1].boxes, [[60, 50, 100, 80], [8, 8, 28, 38]])
     batch = next(training_batches(config, images, 4))
     assert batch["image"].shape == (4, 64, 64, 1) and batch["boxes"].shape == (4, 4, 4)
-    assert batch["box_valid"].sum(1).tolist() == [int(v) for v in batch["box_valid"].sum(1)]
+    assert set(batch["box_valid"].sum(1)) <= {0, 1, 2} and not batch["box_valid"][:, 2:].any()  # padded to 4
     assert (batch["image_size"] == 64).all() and np.allclose(batch["scale"], 0.5)
     # a box of 128-pixel coordinates at half scale, flipped or not
     widths = (batch["boxes"][..., 2] - batch["boxes"][..., 0])[batch["box_valid"]]
@@ -97,8 +96,6 @@ def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
 
 
 def test_train_step_compiles_once_for_batches_of_four(rsna_root):
-    import jax
-
     from jaxseg.train.detection_state import build_detection_state
     from jaxseg.train.detection_step import compile_detection_train_step
     from jaxseg.train.mesh import global_batch, make_mesh
@@ -118,7 +115,6 @@ def test_train_step_compiles_once_for_batches_of_four(rsna_root):
     assert np.isfinite(float(metrics["loss"])) and int(state.step) == 2
     np.testing.assert_array_equal(state.params["extractor"]["conv1_2"]["kernel"], frozen)  # frozen convs stay
     assert not np.array_equal(np.asarray(state.params["extractor"]["conv2_1"]["kernel"]), trained)
-    assert jax.tree.structure(state.params) is not None
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ scaled alike and padded to `detection.max_boxes` with a valid mask.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,8 +23,6 @@ from jaxseg.data.msd import split_cases
 from jaxseg.data.schedule import batch_iterator
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.image2d import IMAGE_SUFFIXES
-
-log = logging.getLogger(__name__)
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # Tried in this order for CSV image ids without a suffix (RSNA's patientId -> patientId.dcm).
