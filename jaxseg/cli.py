@@ -53,7 +53,10 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
     import jax
 
-    from jaxseg.train.loop import fit
+    if config.task == "detection":
+        from jaxseg.train.detection_loop import fit_detection as fit
+    else:
+        from jaxseg.train.loop import fit
 
     fit(config, args.workdir, progress=jax.process_index() == 0)
     if jax.process_index() == 0:
@@ -116,7 +119,12 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
     summary = evaluate_runs(runs, args.split, args.out, overrides=overrides)
-    print(markdown_table(summary))
+    if summary.get("task") == "detection":
+        from jaxseg.evaluate_detection import format_detection_summary
+
+        print(format_detection_summary(summary))
+    else:
+        print(markdown_table(summary))
     print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
     return 0
 

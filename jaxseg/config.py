@@ -209,6 +209,44 @@ def base_config() -> ml_collections.ConfigDict:
     c.propagation.stop_after_empty = 0  # Stop a direction after this many empty slices; 0: at the volume's end.
     c.propagation.correction_fractions = (0.5, 0.25, 0.2, 0.1)  # Simulated-correction steps after one-shot,
     # each a fraction of the organ's extent along data.plane (seed 004's figures: 0.1).
+    # Detection: seed 002's Faster R-CNN (jaxseg.models.detection), trained when task = "detection".
+    # data.root, data.num_val/num_test/split_seed, data.batch_size, model.num_classes (box classes + 1 for
+    # the background), model.in_channels, optimizer and train apply to it; the other sections do not.
+    c.task = "segmentation"  # segmentation | detection: which model, data, training loop and evaluation.
+    c.detection = ml_collections.ConfigDict()
+    c.detection.boxes_csv = ""  # Box CSV relative to data.root (layouts: jaxseg.io.read_box_csv).
+    c.detection.image_dir = ""  # Image folder relative to data.root; ids without a suffix get .dcm/.png/.jpg/.jpeg.
+    c.detection.classes = ()  # CSV box labels, in class order 1, 2, ...
+    c.detection.max_boxes = 8  # Boxes per image in a batch (padded, with a valid mask); more is an error.
+    c.detection.min_size = 600  # Resize: the shorter side to this many pixels...
+    c.detection.max_size = 1000  # ...unless the longer side would exceed this.
+    c.detection.canvas = ()  # (H, W) every image is fit into and padded to (static shapes); () = (max_size, max_size).
+    c.detection.flip_p = 0.5  # Horizontal flip probability in training.
+    c.detection.backbone = "vgg16"  # vgg16 | resnet_fpn (its P4 level), both at stride 16.
+    c.detection.width = 1.0  # Backbone channel multiplier (1.0: VGG16's 64..512, ResNet-50's 64..2048).
+    c.detection.frozen_convs = 4  # vgg16: the first convolutions are not trained (seed 002: 4).
+    c.detection.backbone_weights = ""  # .npz of backbone parameters ("conv1_1/kernel", ...); empty: random init.
+    c.detection.rpn_features = 512  # Channels of the RPN's 3x3 convolution.
+    c.detection.fc_features = 4096  # Width of the head's fc6 and fc7.
+    c.detection.anchor_scales = (128.0, 256.0, 512.0)  # Anchor sides in pixels (square root of the area).
+    c.detection.anchor_ratios = (0.5, 1.0, 2.0)  # Anchor height / width.
+    c.detection.rpn_pre_nms = (12000, 6000)  # Best-scored anchors decoded before NMS (training, test).
+    c.detection.rpn_post_nms = (2000, 300)  # Proposals kept after NMS (training, test).
+    c.detection.rpn_nms_iou = 0.7
+    c.detection.rpn_samples = 256  # Anchors sampled per image for the RPN loss...
+    c.detection.rpn_positive_fraction = 0.5  # ...at most this share positive...
+    c.detection.rpn_iou = (0.3, 0.7)  # ...negatives below the first IoU, positives at or above the second.
+    c.detection.roi_samples = 128  # RoIs sampled per image for the head loss...
+    c.detection.roi_positive_fraction = 0.25  # ...at most this share foreground (py-faster-rcnn)...
+    c.detection.roi_foreground_iou = 0.5  # ...foreground at or above this IoU...
+    c.detection.roi_background_iou = (0.1, 0.5)  # ...background in [low, high).
+    c.detection.roi_size = 7  # RoIAlign output grid.
+    c.detection.sampling_ratio = 2  # RoIAlign samples per bin and axis; <= 0: adaptive (torchvision).
+    c.detection.rpn_sigma = 3.0  # Smooth-L1 sigma of the RPN...
+    c.detection.roi_sigma = 1.0  # ...and of the head.
+    c.detection.score_threshold = 0.6  # Inference: class scores at or below are dropped (seed 002)...
+    c.detection.nms_iou = 0.5  # ...per-class NMS at this IoU...
+    c.detection.max_detections = 100  # ...keeping at most this many boxes per image.
     c.lock()
     return c
 
@@ -320,6 +358,35 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "propagation.classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
     "propagation.stop_after_empty": _non_negative,
     "propagation.correction_fractions": lambda v: all(0 < f <= 1 for f in v),
+    "task": _one_of("segmentation", "detection"),
+    "detection.max_boxes": _positive,
+    "detection.min_size": _positive,
+    "detection.max_size": _positive,
+    "detection.canvas": lambda v: len(v) in (0, 2) and all(s >= 16 for s in v),
+    "detection.flip_p": lambda v: 0 <= v <= 1,
+    "detection.backbone": _one_of("vgg16", "resnet_fpn"),
+    "detection.width": _positive,
+    "detection.frozen_convs": lambda v: 0 <= v <= 13,
+    "detection.rpn_features": _positive,
+    "detection.fc_features": _positive,
+    "detection.anchor_scales": lambda v: len(v) > 0 and all(s > 0 for s in v),
+    "detection.anchor_ratios": lambda v: len(v) > 0 and all(r > 0 for r in v),
+    "detection.rpn_pre_nms": lambda v: len(v) == 2 and all(n > 0 for n in v),
+    "detection.rpn_post_nms": lambda v: len(v) == 2 and all(n > 0 for n in v),
+    "detection.rpn_nms_iou": lambda v: 0 < v <= 1,
+    "detection.rpn_samples": _positive,
+    "detection.rpn_positive_fraction": lambda v: 0 < v <= 1,
+    "detection.rpn_iou": lambda v: len(v) == 2 and 0 <= v[0] <= v[1] <= 1,
+    "detection.roi_samples": _positive,
+    "detection.roi_positive_fraction": lambda v: 0 < v <= 1,
+    "detection.roi_foreground_iou": lambda v: 0 < v <= 1,
+    "detection.roi_background_iou": lambda v: len(v) == 2 and 0 <= v[0] < v[1] <= 1,
+    "detection.roi_size": _positive,
+    "detection.rpn_sigma": _positive,
+    "detection.roi_sigma": _positive,
+    "detection.score_threshold": lambda v: 0 <= v < 1,
+    "detection.nms_iou": lambda v: 0 < v <= 1,
+    "detection.max_detections": _positive,
 }
 _rule_docs = {
     "phantom.shape": "three sizes, each >= 16 voxels",
@@ -351,6 +418,12 @@ _rule_docs = {
     "layout.class_names": "distinct non-empty names",
     "propagation.classes": "positive label values",
     "propagation.correction_fractions": "fractions in (0, 1]",
+    "detection.canvas": "() or (H, W), each >= 16 pixels",
+    "detection.frozen_convs": "in [0, 13] (VGG16 has 13 convolutions)",
+    "detection.rpn_pre_nms": "(training, test) positive counts",
+    "detection.rpn_post_nms": "(training, test) positive counts",
+    "detection.rpn_iou": "(negative below, positive from) with 0 <= low <= high <= 1",
+    "detection.roi_background_iou": "[low, high) with 0 <= low < high <= 1",
 }
 
 
@@ -391,11 +464,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"{config.data.folds}: the test cases are fold 'data.fold'")
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
-    _validate_model(config)
     if config.data.sampler == "pairs" and config.train.best_metric != "dice":
         raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
                           "'data.sampler' = pairs: propagation is validated by one-shot Dice")
     _validate_layout(config)
+    if config.task == "detection":
+        _validate_detection(config)
+        if config.mesh.spatial != 1 or config.adversarial.enabled:
+            raise ConfigError("config keys 'mesh.spatial' (> 1) and 'adversarial.enabled' apply to segmentation, "
+                              "not to task = detection")
+    else:
+        _validate_model(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(
@@ -445,6 +524,19 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
                           "discriminator judges the full-resolution output")
     if config.model.num_classes < 2 and model.head == "softmax":
         raise ConfigError("config key 'model.num_classes' must be >= 2 (background included) for a softmax head")
+
+
+def _validate_detection(config: ml_collections.ConfigDict) -> None:
+    """The detection section's counts fit together and with model.num_classes."""
+    d = config.detection
+    if len(d.classes) + 1 != config.model.num_classes:
+        raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be "
+                          f"len('detection.classes') + 1 = {len(d.classes) + 1} (the background is class 0)")
+    if d.min_size > d.max_size:
+        raise ConfigError(f"config key 'detection.min_size' = {d.min_size} exceeds 'detection.max_size' = {d.max_size}")
+    if any(post > pre for pre, post in zip(d.rpn_pre_nms, d.rpn_post_nms)):
+        raise ConfigError(f"config key 'detection.rpn_post_nms' = {tuple(d.rpn_post_nms)} keeps more proposals than "
+                          f"'detection.rpn_pre_nms' = {tuple(d.rpn_pre_nms)} decodes")
 
 
 def _parse_value(text: str) -> Any:

@@ -90,6 +90,13 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     and summary.json gains a "propagation" section (simulated-correction curves per case and
     organ, mean curves) written also as propagation.csv and propagation.png.
     """
+    from jaxseg.evaluate_detection import evaluate_detection_run, is_detection_run
+
+    if is_detection_run(checkpoint_location(runs[0])[0]):
+        if len(runs) > 1:
+            raise ValueError("detection runs are evaluated one at a time (no fusion)")
+        workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
+        return evaluate_detection_run(*checkpoint_location(runs[0]), workdir, split, out, overrides)
     restored = [restore_for_inference(run, overrides) for run in runs]
     first_config = restored[0][0]
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent

@@ -21,7 +21,7 @@ from jaxseg.train.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.optim import learning_rate_schedule
 from jaxseg.train.step import compile_train_step
-from jaxseg.train.validation import with_metric_ema
+from jaxseg.train.checkpoint import with_metric_ema
 from tests.conftest import tiny_overrides
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def test_best_checkpoint_by_a_smoothed_metric(phantom_root, tmp_path):
     state = build_state(config, make_mesh())
     assert float(state.metric_ema) == -np.inf
     for value, expected in ((0.5, 0.5), (0.9, 0.7), (0.2, 0.45)):
-        state, scores = with_metric_ema(state, {"val_dice": 1.0, "val_iou": value}, config.train)
+        state, scores = with_metric_ema(state, {"val_dice": 1.0, "val_iou": value}, config)
         assert scores["val_iou_ema"] == pytest.approx(expected) and float(state.metric_ema) == pytest.approx(expected)
 
     fit(config, tmp_path, progress=False)

@@ -21,3 +21,16 @@ def smooth_l1(pred: jax.Array, target: jax.Array, sigma: float = 1.0, weights: j
     if weights is not None:
         per_box = per_box * weights
     return per_box.sum() / (per_box.size if normalizer is None else normalizer)
+
+
+def sampled_cross_entropy(logits: jax.Array, labels: jax.Array, weights: jax.Array) -> jax.Array:
+    """Softmax cross-entropy averaged over the sampled entries (seed 002's L_cls / N_cls).
+
+    logits: (..., K); labels: (...,) int class indices (any value where weights are 0);
+    weights: (...,) 1 for sampled anchors or RoIs, 0 for the rest. 0 when nothing is sampled.
+    """
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    safe = jnp.clip(labels, 0, logits.shape[-1] - 1)
+    nll = -jnp.take_along_axis(logp, safe[..., None], axis=-1)[..., 0]
+    weights = weights.astype(jnp.float32)
+    return (nll * weights).sum() / jnp.maximum(weights.sum(), 1.0)

@@ -10,11 +10,10 @@ from jax.sharding import Mesh
 
 from jaxseg.models import build_model, downsampling_factor
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator
-from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.checkpoint import Checkpoints, best_metric_key
 from jaxseg.train.mesh import make_mesh, replicated
 from jaxseg.train.optim import alternating, make_optimizer
 from jaxseg.train.state import TrainState, create_train_state
-from jaxseg.train.validation import best_metric_key
 
 
 def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tuple[int, ...] | None = None) -> TrainState:
@@ -23,6 +22,10 @@ def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tu
     spatial_shape: the input's spatial size; parameters of these convolutional networks do not
     depend on it, so the smallest valid size is the default.
     """
+    if config.task == "detection":
+        from jaxseg.train.detection_state import build_detection_state  # detection imports stay out of segmentation runs
+
+        return build_detection_state(config, mesh)
     model, tx = build_model(config.model), make_optimizer(config.optimizer, config.train.steps)
     if config.adversarial.enabled:
         model = AdversarialSegmenter(model, MaskDiscriminator(tuple(config.adversarial.features)))
@@ -44,7 +47,8 @@ def restore_trained(workdir, which: str = "best") -> tuple[ml_collections.Config
 
 
 def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
-    """Config, state, step and mesh of checkpoint `which` ("best", "latest" or a step) in `directory`.
+    """Config, state, step and mesh of checkpoint `which` ("best" by the run's best metric, "latest"
+    or a step) in `directory`.
 
     The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
     """
@@ -53,7 +57,7 @@ def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tu
     if isinstance(which, int):
         step = which if which in checkpoints.manager.all_steps() else None
     elif latest is not None and which == "best":
-        metric = best_metric_key(checkpoints.restore_config(latest).train)
+        metric = best_metric_key(checkpoints.restore_config(latest))
         step = checkpoints.best_step(metric) or latest
     else:
         step = latest

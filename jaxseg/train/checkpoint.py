@@ -15,6 +15,7 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -117,3 +118,29 @@ class Checkpoints:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+DETECTION_METRIC = "val_ap50"  # Faster R-CNN runs: mean AP@0.5 over classes on the validation images.
+
+
+def best_metric_key(config: ml_collections.ConfigDict) -> str:
+    """The name, among a run's validation scores, of the one that picks its best checkpoint."""
+    metric = DETECTION_METRIC if config.task == "detection" else f"val_{config.train.best_metric}"
+    return metric + ("_ema" if config.train.best_metric_ema else "")
+
+
+def with_metric_ema(state: TrainState, scores: dict[str, float],
+                    config: ml_collections.ConfigDict) -> tuple[TrainState, dict[str, float]]:
+    """Add the running average of the best metric to `scores` (and to the state) when one is configured.
+
+    nnU-Net chooses its best checkpoint by such an average: one validation is a noisy estimate.
+    """
+    decay = config.train.best_metric_ema
+    if not decay:
+        return state, scores
+    key = best_metric_key(config)
+    value = scores[key.removesuffix("_ema")]
+    previous = float(state.metric_ema)
+    ema = value if np.isinf(previous) else decay * previous + (1 - decay) * value
+    metric_ema = jax.device_put(np.float32(ema), state.metric_ema.sharding)
+    return state.replace(metric_ema=metric_ema), {**scores, key: float(np.float32(ema))}

@@ -24,19 +24,20 @@ from jaxseg.train.objective import make_objective
 from jaxseg.train.signals import TrainingInterrupted, stop_on_signals
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import compile_train_step
-from jaxseg.train.validation import best_metric_key, validate, with_metric_ema
+from jaxseg.train.checkpoint import best_metric_key, with_metric_ema
+from jaxseg.train.validation import validate
 
 log = logging.getLogger(__name__)
 
 
-def _local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...]) -> int:
+def _local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...] = ()) -> int:
     """This process's share of the global batch; ConfigError when the batch or sample does not split over the mesh."""
     batch, accum = config.data.batch_size, config.train.grad_accum_steps
     data, space = data_parallel_size(mesh), mesh.shape[SPACE_AXIS]
     if (batch // accum) % data:
         raise ConfigError(f"config key 'data.batch_size' = {batch} split into 'train.grad_accum_steps' = {accum} "
                           f"microbatches is not divisible by the {data} devices of the mesh's data axis")
-    if sample_shape[0] % space:
+    if sample_shape and sample_shape[0] % space:
         raise ConfigError(f"samples of shape {sample_shape} do not split into 'mesh.spatial' = {space} slabs "
                           "along their first axis")
     return batch // jax.process_count()
@@ -63,15 +64,28 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
                                  shard_index=jax.process_index(), shard_count=jax.process_count())
 
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints,
-                              best_metric=best_metric_key(config.train))
+                              best_metric=best_metric_key(config))
+    loss_fn, forward_with_labels = make_objective(config)
+    step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+    val_fn = (lambda state: validate(state, val_cases, config, mesh)) if val_cases else None
+    return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+
+
+def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainState, batches, step_fn, mesh,
+                 val_fn, checkpoints: Checkpoints, progress: bool = True) -> TrainState:
+    """The steps of a fit: resume from `checkpoints`, then step_fn(state, global batch) ->
+    (state, metrics with "loss") until `train.steps`; log every `train.log_every` steps, validate
+    with val_fn(state) -> {metric: value} (None: no validation) every `train.val_every` steps (adding
+    the running average of the best metric when configured), checkpoint (with the validation
+    metrics), checkpoint and raise TrainingInterrupted on SIGTERM/SIGINT, and plot curves.png at
+    the end. Shared by the segmentation and detection fits.
+    """
     start = 0
     if (resumed := checkpoints.restore_newest_readable(state)) is not None:
         start, state, data_state = resumed
         batches.set_state(data_state)
         log.info("resumed from step %d in %s", start, workdir / "checkpoints")
 
-    loss_fn, forward_with_labels = make_objective(config)
-    step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     lead = jax.process_index() == 0  # logs, plots and reports come from process 0 only
     metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)
@@ -97,8 +111,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
             record["samples_per_s"] = (step - window_start) * config.data.batch_size / max(elapsed, 1e-9)
             tic, window_start = time.perf_counter(), step
             scores = None
-            if val_cases and (step % config.train.val_every == 0 or last):
-                state, scores = with_metric_ema(state, validate(state, val_cases, config, mesh), config.train)
+            if val_fn is not None and (step % config.train.val_every == 0 or last):
+                state, scores = with_metric_ema(state, val_fn(state), config)
                 record.update(scores)
             if lead:
                 metrics_log.write(step, record)

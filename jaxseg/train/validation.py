@@ -55,11 +55,6 @@ def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_col
     return label_map(probs, config.inference), probs
 
 
-def best_metric_key(train_config: ml_collections.ConfigDict) -> str:
-    """The name, among the validation scores, of the one that picks the best checkpoint."""
-    return f"val_{train_config.best_metric}" + ("_ema" if train_config.best_metric_ema else "")
-
-
 def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict,
              mesh: Mesh) -> dict[str, float]:
     """{"val_dice", "val_iou"}: means over cases and foreground classes of whole-volume predictions;
@@ -75,19 +70,3 @@ def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.
             dice.append(dice_score(labels == c, truth == c))
             iou.append(iou_score(labels == c, truth == c))
     return {"val_dice": float(np.mean(dice)), "val_iou": float(np.mean(iou))}
-
-
-def with_metric_ema(state: TrainState, scores: dict[str, float],
-                    train_config: ml_collections.ConfigDict) -> tuple[TrainState, dict[str, float]]:
-    """Add the running average of the best metric to `scores` (and to the state) when one is configured.
-
-    nnU-Net chooses its best checkpoint by such an average: one validation is a noisy estimate.
-    """
-    decay = train_config.best_metric_ema
-    if not decay:
-        return state, scores
-    value = scores[f"val_{train_config.best_metric}"]
-    previous = float(state.metric_ema)
-    ema = value if np.isinf(previous) else decay * previous + (1 - decay) * value
-    metric_ema = jax.device_put(np.float32(ema), state.metric_ema.sharding)
-    return state.replace(metric_ema=metric_ema), {**scores, best_metric_key(train_config): float(np.float32(ema))}

@@ -1,0 +1,51 @@
+"""Detection inference over dataset images, and their scores (AP@0.5, RSNA mAP) per class."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxseg.data.detection import DetectionImage, Resizing, evaluation_batches
+from jaxseg.metrics import average_precision, rsna_map
+from jaxseg.train.mesh import global_batch
+from jaxseg.train.state import TrainState
+
+Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (D, 4) file pixels, scores (D,), labels (D,)
+
+
+def detect_images(predict, state: TrainState, images: Sequence[DetectionImage], config: ml_collections.ConfigDict,
+                  mesh: Mesh) -> list[Prediction]:
+    """Each image's detections, boxes (x1, y1, x2, y2) in the file's pixels, best first.
+
+    predict: `compile_detection_predict_step(config.detection, mesh)`, made once per run (each new
+    one compiles again). Images go through in batches of `inference.batch_size` rounded up to a
+    multiple of the mesh size.
+    """
+    batch_size = -(-config.inference.batch_size // mesh.size) * mesh.size
+    results = []
+    for chunk, batch in evaluation_batches(images, Resizing.from_config(config), batch_size):
+        arrays = global_batch({"image": batch["image"], "image_size": batch["image_size"]}, mesh)
+        found = jax.device_get(predict(state, arrays["image"], arrays["image_size"]))
+        for i in range(len(chunk)):
+            keep = found.valid[i]
+            results.append((found.boxes[i][keep] / batch["scale"][i], found.scores[i][keep], found.labels[i][keep]))
+    return results
+
+
+def score_detections(images: Sequence[DetectionImage], predictions: Sequence[Prediction],
+                     classes: Sequence[str]) -> dict:
+    """AP@0.5 (COCO-style, jaxseg.metrics.average_precision) and RSNA mAP (IoU 0.4..0.75) per class,
+    and their means over classes: {"AP50": {class: value}, "rsna_mAP": {...}, "mean_AP50", "mean_rsna_mAP"}."""
+    ap, rsna = {}, {}
+    for number, name in enumerate(classes, start=1):
+        truth = [image.boxes[image.labels == number] for image in images]
+        boxes = [p[0][p[2] == number] for p in predictions]
+        scores = [p[1][p[2] == number] for p in predictions]
+        ap[name] = average_precision(truth, boxes, scores, iou_threshold=0.5)
+        rsna[name] = rsna_map(list(zip(truth, boxes, scores)))
+    return {"AP50": ap, "rsna_mAP": rsna, "mean_AP50": float(np.mean(list(ap.values()))),
+            "mean_rsna_mAP": float(np.mean(list(rsna.values())))}

@@ -1,0 +1,135 @@
+"""Faster R-CNN end to end: a synthetic RSNA-layout DICOM dataset through `jaxseg train` and
+`jaxseg evaluate`, the train step at batch > 1, and (slow) the overfitting check on real radiographs."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from jaxseg.cli import main
+from jaxseg.config import load_config
+from jaxseg.data.detection import read_detection_index, training_batches
+
+CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"  # Computed Radiography Image Storage
+HANNOVER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cxr_lung_covid_hannover"
+# (patientId, boxes x, y, width, height): RSNA writes one row per box, and one Target 0 row for none.
+CASES = [("p0", [(10, 20, 30, 40)]), ("p1", [(60, 50, 40, 30), (8, 8, 20, 30)]), ("p2", []),
+         ("p3", [(40, 30, 50, 60)]), ("p4", []), ("p5", [(20, 60, 30, 30)]), ("p6", [(70, 10, 30, 50)]),
+         ("p7", [])]
+TINY = ["detection.canvas=(64,64)", "detection.min_size=64", "detection.max_size=64", "detection.width=0.125",
+        "detection.rpn_features=8", "detection.fc_features=16", "detection.anchor_scales=(16.0,32.0,64.0)",
+        "detection.rpn_pre_nms=(200,100)", "detection.rpn_post_nms=(50,20)", "detection.rpn_samples=64",
+        "detection.roi_samples=32", "detection.score_threshold=0.0", "data.batch_size=2", "data.workers=0",
+        "data.num_val=1", "data.num_test=2", "train.steps=4", "train.log_every=2", "train.val_every=4",
+        "train.checkpoint_every=2", "inference.batch_size=2"]
+
+
+def write_radiograph(path: Path, pixels: np.ndarray) -> None:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CR_STORAGE
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = CR_STORAGE, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PatientID = "CR", path.stem
+    ds.Rows, ds.Columns = pixels.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
+@pytest.fixture(scope="module")
+def rsna_root(tmp_path_factory) -> Path:
+    """8 radiographs (128 x 128 DICOM, bright boxes on noise), 3 without boxes, in the RSNA layout."""
+    root = tmp_path_factory.mktemp("rsna")
+    (root / "stage_2_train_images").mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["patientId,x,y,width,height,Target"]
+    for patient, boxes in CASES:
+        pixels = rng.integers(0, 400, (128, 128))
+        for x, y, w, h in boxes:
+            pixels[y:y + h, x:x + w] += 2000
+            rows.append(f"{patient},{x},{y},{w},{h},1")
+        if not boxes:
+            rows.append(f"{patient},,,,,0")
+        write_radiograph(root / "stage_2_train_images" / f"{patient}.dcm", pixels)
+    (root / "stage_2_train_labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_rsna_index_keeps_negatives_and_pads_batches(rsna_root):
+    config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY])
+    images = read_detection_index(config)
+    assert [i.case_id for i in images] == [p for p, _ in CASES]
+    assert [len(i.boxes) for i in images] == [len(b) for _, b in CASES]
+    np.testing.assert_array_equal(images[1].boxes, [[60, 50, 100, 80], [8, 8, 28, 38]])
+    batch = next(training_batches(config, images, 4))
+    assert batch["image"].shape == (4, 64, 64, 1) and batch["boxes"].shape == (4, 4, 4)
+    assert set(batch["box_valid"].sum(1)) <= {0, 1, 2} and not batch["box_valid"][:, 2:].any()  # padded to 4
+    assert (batch["image_size"] == 64).all() and np.allclose(batch["scale"], 0.5)
+    # a box of 128-pixel coordinates at half scale, flipped or not
+    widths = (batch["boxes"][..., 2] - batch["boxes"][..., 0])[batch["box_valid"]]
+    assert set(np.round(widths * 2).astype(int)) <= {w for _, b in CASES for _, _, w, _ in b}
+
+
+def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
+    workdir = tmp_path / "run"
+    overrides = [f"--config.{o}" for o in [f"data.root={rsna_root}", *TINY]]
+    assert main(["train", "--config", "pneumonia_faster_rcnn", "--workdir", str(workdir), *overrides]) == 0
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4]
+    assert all(np.isfinite(r[k]) for r in log for k in ("loss", "rpn_cls", "rpn_box", "roi_cls", "roi_box"))
+    assert 0.0 <= log[-1]["val_ap50"] <= 1.0
+    assert main(["evaluate", "--workdir", str(workdir), "--split", "test"]) == 0
+    summary = json.loads((workdir / "eval" / "summary.json").read_text())
+    assert summary["task"] == "detection" and summary["split"] == "test" and summary["images"] == 2
+    assert set(summary["AP50"]) == {"pneumonia"} and 0.0 <= summary["mean_AP50"] <= 1.0
+    assert 0.0 <= summary["mean_rsna_mAP"] <= 1.0 and summary["checkpoint"].endswith("/4")
+    for entry in summary["per_image"]:
+        assert len(entry["boxes"]) == len(entry["scores"]) == len(entry["labels"]) <= 100
+
+
+def test_train_step_compiles_once_for_batches_of_four(rsna_root):
+    from jaxseg.train.detection_state import build_detection_state
+    from jaxseg.train.detection_step import compile_detection_train_step
+    from jaxseg.train.mesh import global_batch, make_mesh
+
+    config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY,
+                                                   "optimizer.warmup_steps=0", "detection.frozen_convs=2"])
+    mesh = make_mesh()
+    state = build_detection_state(config, mesh)
+    frozen = np.asarray(state.params["extractor"]["conv1_2"]["kernel"])
+    trained = np.asarray(state.params["extractor"]["conv2_1"]["kernel"])
+    step = compile_detection_train_step(config.detection, mesh)
+    batches = training_batches(config, read_detection_index(config), 4)
+    for _ in range(2):
+        batch = next(batches)
+        state, metrics = step(state, global_batch(batch, mesh))
+    assert batch["image"].shape[0] == 4 and step._cache_size() == 1
+    assert np.isfinite(float(metrics["loss"])) and int(state.step) == 2
+    np.testing.assert_array_equal(state.params["extractor"]["conv1_2"]["kernel"], frozen)  # frozen convs stay
+    assert not np.array_equal(np.asarray(state.params["extractor"]["conv2_1"]["kernel"]), trained)
+
+
+@pytest.mark.slow
+def test_cxr_lung_boxes_overfit_to_ap50_above_half(tmp_path):
+    """Overfitting sanity check on the 20 real radiographs (configs/cxr_lung_boxes.py, 192 px, CPU)."""
+    if not (HANNOVER / "boxes.csv").exists():
+        pytest.skip(f"shared sample data {HANNOVER} is absent")
+    workdir = tmp_path / "cxr"
+    start = time.perf_counter()
+    assert main(["train", "--config", "cxr_lung_boxes", "--workdir", str(workdir),
+                 f"--config.data.root={HANNOVER}"]) == 0
+    assert main(["evaluate", "--workdir", str(workdir), "--split", "train"]) == 0
+    log = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    summary = json.loads((workdir / "eval" / "summary.json").read_text())
+    print(f"loss {log[0]['loss']:.3f} -> {log[-1]['loss']:.3f}, AP@0.5 {summary['mean_AP50']:.3f}, "
+          f"RSNA mAP {summary['mean_rsna_mAP']:.3f}, {time.perf_counter() - start:.0f} s")
+    assert log[-1]["loss"] < 0.7 * log[0]["loss"]
+    assert summary["images"] == 20 and summary["mean_AP50"] >= 0.5
