@@ -14,14 +14,13 @@ import pytest
 
 from jaxseg.config import load_config
 from jaxseg.train.build import build_state, restore_checkpoint
-from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.checkpoint import Checkpoints, with_metric_ema
 from jaxseg.train.checkpoint_info import checkpoint_info, params_digest
 from jaxseg.train.loop import fit
 from jaxseg.train.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.optim import learning_rate_schedule
 from jaxseg.train.step import compile_train_step
-from jaxseg.train.checkpoint import with_metric_ema
 from tests.conftest import tiny_overrides
 
 REPO = Path(__file__).resolve().parent.parent

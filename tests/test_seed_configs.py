@@ -27,6 +27,7 @@ def _brats_root(tmp_path: Path) -> Path:
     """A dataset.json over the shared BraTS cases, channel files listed per case (FLAIR, T1c)."""
     if not BRATS.is_dir():
         pytest.skip(f"{BRATS} is absent")
+    tmp_path.mkdir(parents=True, exist_ok=True)
     entries = [{"image": [str(BRATS / c / "Flair_subtrMeanDivStd.nii.gz"), str(BRATS / c / "T1c_subtrMeanDivStd.nii.gz")],
                 "label": str(BRATS / c / "OTMultiClass.nii.gz")} for c in BRATS_CASES]
     manifest = {"labels": {"0": "background", "1": "necrosis", "2": "edema", "3": "non-enhancing", "4": "enhancing"},
@@ -64,7 +65,7 @@ PHANTOM = {"data.source": "phantom", "data.folds": 0, "data.num_test": 1, "data.
     ("pig_ct_unet2d", {"model.features": (4, 8), "data.plane": "coronal", "data.batch_size": 2}),
     ("pig_ct_unet3d", {"model.features": (4, 8), "sampling.block_shape": (16, 16, 16), "sampling.blocks_per_case": 2,
                        "inference.roi_size": (16, 16, 16)}),
-    ("kayalibay_hand", {"model.depth": 3, "model.base_features": 8, "data.num_val": 1, "data.num_test": 1}),
+    ("kayalibay_hand", {"model.depth": 3, "model.base_features": 8, "data.batch_size": 1}),
 ])
 def test_phantom_stand_ins_train(name, extra, phantom_root, tmp_path):
     overrides = tiny_overrides(phantom_root, **{**PHANTOM, **TINY_TRAIN, **extra})
