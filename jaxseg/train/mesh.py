@@ -48,7 +48,10 @@ def mesh_from_config(mesh_config: ml_collections.ConfigDict) -> Mesh:
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """Batch axis split over "data", the first spatial axis over "space", the rest replicated."""
+    """Batch axis split over "data", the first spatial axis over "space" (when it has more than one
+    device: batches may then hold only arrays with a spatial axis), the rest replicated."""
+    if mesh.shape[SPACE_AXIS] == 1:
+        return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS, SPACE_AXIS))
 
 
