@@ -140,8 +140,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
 
 def _fused_prediction(restored: list, case) -> np.ndarray:
     """Label map of a case from the mean class probabilities of the restored runs' whole-volume predictions."""
-    probabilities = [segment_case(state, case.image.array, case.image.plane_axis(config.data.plane), config,
-                                  mesh, case.pad_value)[1] for config, state, _, mesh in restored]
+    probabilities = [segment_case(state, case.image, config, mesh, case.pad_value)[1]
+                     for config, state, _, mesh in restored]
     return label_map(average_probabilities(probabilities), restored[0][0].inference)
 
 

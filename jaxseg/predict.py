@@ -72,5 +72,5 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     if channels != config.model.in_channels:
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
     image, pad_value = prepare_image(source, config)
-    labels, _ = segment_case(state, image.array, image.plane_axis(config.data.plane), config, mesh, pad_value)
+    labels, _ = segment_case(state, image, config, mesh, pad_value)
     return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path)

@@ -4,6 +4,7 @@ import numpy as np
 
 from jaxseg.data.datasets import load_cases, open_dataset, prepare_dataset
 from jaxseg.data.prepare import open_prepared
+from jaxseg.data.preprocess import model_grid_shape
 from jaxseg.data.slices import SliceSampler
 from jaxseg.inference.segment import volume_probabilities
 from jaxseg.io import write_mask
@@ -29,8 +30,8 @@ def _model_inputs(tmp_path, **overrides):
         sent.append(images)
         return np.zeros((*images.shape[:3], 2), np.float32)
 
-    volume_probabilities(record, loaded.image.array, 2, config.inference, 1, 8, np.asarray(loaded.pad_value),
-                         tuple(config.prepare.slice_size))
+    model_shape = model_grid_shape(loaded.image.shape, loaded.image.spacing, 2, config.prepare)
+    volume_probabilities(record, loaded.image.array, 2, config.inference, 1, 8, np.asarray(loaded.pad_value), model_shape)
     return sample["image"], sent[0][0], prepared.pad_value, loaded.pad_value, image
 
 
@@ -50,3 +51,25 @@ def test_resized_slices_match_too(tmp_path):
     assert trained.shape == inferred.shape == (8, 16, 1)
     np.testing.assert_allclose(inferred, trained, atol=1e-6)  # both z-score, then resize the same way
     assert np.ptp(inferred[:, 10:]) == 0 and np.ptp(inferred[:, :10]) > 1
+
+
+def test_inference_runs_on_the_training_grid_of_resampled_models():
+    """A model trained at prepare.spacing_mm sees volumes at that spacing; probabilities come back on the file's grid."""
+    import ml_collections
+
+    prepare = ml_collections.ConfigDict({"slice_size": (), "spacing_mm": (2.0, 2.0, 4.0)})
+    assert model_grid_shape((240, 240, 155), (1.0, 1.0, 1.0), 2, prepare) == (120, 120, 39)
+    config = ml_collections.ConfigDict({"mode": "slices"})
+    seen = []
+
+    def model(images):  # probability of class 1 = the image itself, clipped
+        seen.append(images.shape)
+        p = np.clip(images[..., :1], 0, 1)
+        return np.concatenate([1 - p, p], axis=-1)
+
+    image = np.zeros((40, 40, 12), np.float32)
+    image[10:30, 10:30, 3:9] = 1.0
+    probabilities = volume_probabilities(model, image, 2, config, 8, 4, 0.0, (20, 20, 6))
+    assert seen[0][1:3] == (20, 20) and sum(s[0] for s in seen) >= 6  # 20 x 20 slices, 6 of them (batched, padded)
+    assert probabilities.shape == (40, 40, 12, 2)
+    assert (probabilities.argmax(-1) == (image > 0.5)).mean() > 0.97  # back on the file's grid

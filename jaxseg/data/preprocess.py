@@ -102,6 +102,23 @@ def slice_resized_shape(shape: tuple[int, ...], axis: int, slice_size: tuple[int
     return tuple(out)
 
 
+def resampled_shape(shape: tuple[int, ...], spacing: tuple[float, ...], spacing_mm: tuple[float, ...]) -> tuple[int, ...]:
+    """round(shape * spacing / spacing_mm), at least 1 voxel per axis: the grid `resample` gives."""
+    out = np.maximum(np.round(np.array(shape) * np.array(spacing) / np.array(spacing_mm)), 1).astype(int)
+    return tuple(int(s) for s in out)
+
+
+def model_grid_shape(shape: tuple[int, ...], spacing: tuple[float, ...], plane_axis: int,
+                     prepare: ml_collections.ConfigDict) -> tuple[int, ...]:
+    """The shape a volume of `shape` voxels of `spacing` mm had when prepared for training: resampled
+    to `prepare.spacing_mm`, or its slices resized to `prepare.slice_size` (crops aside)."""
+    if prepare.slice_size:
+        return slice_resized_shape(shape, plane_axis, tuple(prepare.slice_size))
+    if prepare.spacing_mm:
+        return resampled_shape(shape, spacing, tuple(prepare.spacing_mm))
+    return tuple(shape)
+
+
 def resize_case(case: LoadedCase, out_shape: tuple[int, ...]) -> LoadedCase:
     """The case on a grid of `out_shape` voxels covering the same field of view.
 
@@ -130,9 +147,7 @@ def resample(case: LoadedCase, spacing_mm: tuple[float, ...]) -> LoadedCase:
 
     Output shape: round(shape * spacing / spacing_mm).
     """
-    shape = np.array(case.label.shape)
-    out_shape = np.maximum(np.round(shape * np.array(case.label.spacing) / np.array(spacing_mm)), 1).astype(int)
-    return resize_case(case, tuple(int(s) for s in out_shape))
+    return resize_case(case, resampled_shape(case.label.shape, case.label.spacing, spacing_mm))
 
 
 def normalize(image: np.ndarray, p: Preprocessing) -> tuple[np.ndarray, tuple[float, ...]]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import ml_collections
 import numpy as np
 
-from jaxseg.data.preprocess import resize_linear, slice_resized_shape
+from jaxseg.data.preprocess import resize_linear
 from jaxseg.inference.planes import predict_by_slices
 from jaxseg.inference.postprocess import fill_holes, keep_largest_component
 from jaxseg.inference.sliding_window import sliding_window_predict
@@ -18,20 +18,22 @@ ProbabilityFn = Callable[[np.ndarray], np.ndarray]
 
 def volume_probabilities(predict_fn: ProbabilityFn, image: np.ndarray, plane_axis: int,
                          inference: ml_collections.ConfigDict, batch_size: int, pad_multiple: int,
-                         pad_value: float | np.ndarray, slice_size: tuple[int, ...] = ()) -> np.ndarray:
+                         pad_value: float | np.ndarray, model_shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Class probabilities (I, J, K, C) of a normalised volume (I, J, K) or (I, J, K, C_in).
 
     inference.mode "slices": a 2D model on whole slices along `plane_axis` (padded to
     `pad_multiple`); "sliding_window" with a 3-axis roi_size: a 3D model on windows of the volume;
     with a 2-axis roi_size: a 2D model on windows of each slice along `plane_axis`. Padding takes
     `pad_value` per channel (the value of empty space, as in training: see `jaxseg.data.slices`).
-    slice_size (`prepare.slice_size`): slices are first resized to it, as `prepare` resized the
-    training cases, and the probabilities resized back to the volume's grid.
+    model_shape: the grid the model was trained on (`jaxseg.data.preprocess.model_grid_shape`: resampled
+    to `prepare.spacing_mm`, or slices resized to `prepare.slice_size`): the volume is first resized
+    to it (linearly), as `prepare` resized the training cases, and the probabilities back to its grid.
     """
     image = image if image.ndim == 4 else image[..., None]
     shape = image.shape[:3]
-    if slice_size:
-        image = resize_linear(image, slice_resized_shape(shape, plane_axis, slice_size))
+    resized = model_shape is not None and tuple(model_shape) != shape
+    if resized:
+        image = resize_linear(image, tuple(model_shape))
     if inference.mode == "slices":
         probabilities = predict_by_slices(predict_fn, image, plane_axis, batch_size, pad_multiple, pad_value)
     else:
@@ -43,7 +45,7 @@ def volume_probabilities(predict_fn: ProbabilityFn, image: np.ndarray, plane_axi
         else:
             slices = [window(s) for s in np.moveaxis(image, plane_axis, 0)]
             probabilities = np.moveaxis(np.stack(slices), 0, plane_axis)
-    return resize_linear(probabilities, shape) if slice_size else probabilities
+    return resize_linear(probabilities, shape) if resized else probabilities
 
 
 def label_map(probabilities: np.ndarray, inference: ml_collections.ConfigDict) -> np.ndarray:

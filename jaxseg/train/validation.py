@@ -11,8 +11,10 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxseg.data.cases import LoadedCase
+from jaxseg.data.preprocess import model_grid_shape
 from jaxseg.inference import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
+from jaxseg.io import Volume
 from jaxseg.metrics import dice_score, iou_score
 from jaxseg.models import downsampling_factor
 from jaxseg.train.mesh import data_parallel_size
@@ -45,13 +47,16 @@ def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.Config
     return predict, -(-config.inference.batch_size // data) * data
 
 
-def segment_case(state: TrainState, image: np.ndarray, axis: int, config: ml_collections.ConfigDict,
-                 mesh: Mesh, pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume (I, J, K) or
-    (I, J, K, C_in); `pad_value`: the value of empty space per channel (`LoadedCase.pad_value`)."""
+def segment_case(state: TrainState, image: Volume, config: ml_collections.ConfigDict, mesh: Mesh,
+                 pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume, array (I, J, K) or
+    (I, J, K, C_in) on its own grid (predicted on the grid the model was trained on, then brought back);
+    `pad_value`: the value of empty space per channel (`LoadedCase.pad_value`)."""
     predict, batch = batch_predictor(state, mesh, config)
-    probs = volume_probabilities(predict, image, axis, config.inference, batch, downsampling_factor(config.model),
-                                 np.asarray(pad_value, np.float32), tuple(config.prepare.slice_size))
+    axis = image.plane_axis(config.data.plane)
+    model_shape = model_grid_shape(image.array.shape[:3], image.spacing, axis, config.prepare)
+    probs = volume_probabilities(predict, image.array, axis, config.inference, batch, downsampling_factor(config.model),
+                                 np.asarray(pad_value, np.float32), model_shape)
     return label_map(probs, config.inference), probs
 
 
@@ -63,8 +68,7 @@ def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.
         return {"val_dice": validate_propagation(state, cases, config)}
     dice, iou = [], []
     for case in cases:
-        axis = case.image.plane_axis(config.data.plane)
-        labels, _ = segment_case(state, case.image.array, axis, config, mesh, case.pad_value)
+        labels, _ = segment_case(state, case.image, config, mesh, case.pad_value)
         truth = case.label.array
         for c in range(1, config.model.num_classes):
             dice.append(dice_score(labels == c, truth == c))
