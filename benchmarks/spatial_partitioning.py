@@ -50,7 +50,7 @@ def main() -> None:
             state, metrics = compiled(state, sharded)
             losses.append(float(metrics["loss"]))
         rows.append({"spatial_devices": spatial, "temp_bytes_per_device": compiled.memory_analysis().temp_size_in_bytes,
-                     "losses": losses})
+                     "losses": losses, "image_shard": list(sharded["image"].addressable_shards[0].data.shape)})
         spatial *= 2
     for row in rows:
         row["memory_ratio"] = row["temp_bytes_per_device"] / rows[0]["temp_bytes_per_device"]

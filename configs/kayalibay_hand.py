@@ -10,35 +10,19 @@ flips/rotations, whole volumes at batch 1); the seed split 20/5/5, and ran 600 e
 (12,000 iterations).
 """
 
-from jaxseg.config import base_config
+from jaxseg.config import load_config
 
 
 def get_config():
-    c = base_config()
+    c = load_config("kayalibay_brats")  # the same recipe; the data differ
     c.name = "kayalibay_hand"
-    c.data.source = "msd"
-    c.data.sampler = "volumes"
-    c.data.normalize = "zscore"
-    c.data.batch_size = 1
+    c.data.folds = 0
     c.data.num_val = 5
     c.data.num_test = 5
-    c.prepare.crop = "body"
-    c.model.name = "kayalibay_concat"
+    c.prepare.spacing_mm = ()
     c.model.in_channels = 1
-    c.model.num_classes = 5
-    c.loss.name = "jaccard"
-    c.loss.include_background = True
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 5e-5
-    c.augment.flip_p = 1 / 3
-    c.augment.rotate_p = 1 / 3
-    c.augment.rotate_deg = 180.0
-    c.augment.label_interpolation = "onehot"
     c.train.steps = 12000
-    c.train.log_every = 50
     c.train.val_every = 1000
     c.train.checkpoint_every = 1000
-    c.inference.mode = "sliding_window"
     c.inference.roi_size = (120, 120, 64)
-    c.inference.batch_size = 1
     return c

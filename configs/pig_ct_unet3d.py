@@ -10,36 +10,18 @@ Differences from the seed, as in the 2D config: softmax over 2 classes with the 
 weights on the cross-entropy; RMSprop 1e-3 and the training length are assumptions.
 """
 
-from jaxseg.config import base_config
+from jaxseg.config import load_config
 
 
 def get_config():
-    c = base_config()
+    c = load_config("pig_ct_unet2d")  # the same data, loss and optimiser
     c.name = "pig_ct_unet3d"
-    c.data.source = "msd"
     c.data.sampler = "blocks"
-    c.data.normalize = "ct"
-    c.data.clip_hu = (-1000.0, 1000.0)
     c.data.batch_size = 2
-    c.data.num_val = 2
-    c.data.num_test = 0
-    c.data.folds = 5
     c.sampling.block_shape = (96, 96, 96)
     c.sampling.blocks_per_case = 50
     c.sampling.foreground_fraction = 0.0  # random locations, as the seed
     c.model.name = "pig_ct_3d"
-    c.model.head = "softmax"
-    c.model.num_classes = 2
-    c.loss.name = "cross_entropy"
-    c.loss.class_weights = (1.406, 3.460)
-    c.optimizer.name = "rmsprop"
-    c.optimizer.learning_rate = 1e-3
-    c.optimizer.momentum = 0.9
-    c.train.steps = 20000
-    c.train.log_every = 100
-    c.train.val_every = 1000
-    c.train.checkpoint_every = 1000
-    c.train.best_metric = "iou"
     c.inference.mode = "sliding_window"
     c.inference.roi_size = (96, 96, 96)
     c.inference.overlap = 0.0

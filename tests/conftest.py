@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,12 @@ def phantom_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_config(phantom_root):
     return load_config("demo", tiny_overrides(phantom_root))
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Wait until `path` exists while `process` runs; fail with its stderr if it exits first."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.stderr.read().decode()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -21,7 +20,7 @@ from jaxseg.train.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.optim import learning_rate_schedule
 from jaxseg.train.step import compile_train_step
-from tests.conftest import tiny_overrides
+from tests.conftest import tiny_overrides, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -75,14 +74,6 @@ def test_gradient_accumulation_equals_the_full_batch(phantom_root, tmp_path):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
-def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
-
-
 def test_killed_run_resumes_bitwise(phantom_root, tmp_path):
     """SIGKILL mid-run, restart: final parameters equal an uninterrupted run's, bit for bit."""
     steps = {"train.steps": 300}
@@ -90,7 +81,7 @@ def test_killed_run_resumes_bitwise(phantom_root, tmp_path):
                    capture_output=True, timeout=600)
     killed = subprocess.Popen(_train_command(tmp_path / "killed", phantom_root, **steps), cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for(tmp_path / "killed" / "checkpoints" / "50", killed)
+    wait_for(tmp_path / "killed" / "checkpoints" / "50", killed)
     killed.kill()
     killed.wait()
     done = sorted(int(p.name) for p in (tmp_path / "killed" / "checkpoints").iterdir() if p.name.isdigit())
@@ -105,7 +96,7 @@ def test_killed_run_resumes_bitwise(phantom_root, tmp_path):
 def test_sigterm_saves_then_exits_and_resumes(phantom_root, tmp_path):
     command = _train_command(tmp_path, phantom_root, **{"train.steps": 2000, "train.checkpoint_every": 1000})
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _wait_for(tmp_path / "metrics.jsonl", process)
+    wait_for(tmp_path / "metrics.jsonl", process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, stderr.decode()

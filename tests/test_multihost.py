@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -16,7 +15,7 @@ from jaxseg.config import ConfigError, load_config
 from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.checkpoint_info import checkpoint_info
 from jaxseg.train.mesh import make_mesh, mesh_from_config
-from tests.conftest import tiny_overrides
+from tests.conftest import tiny_overrides, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = REPO / "launch" / "local_multiprocess.sh"
@@ -42,14 +41,6 @@ def _launch(processes: int, devices: int, args: list[str], logs: Path) -> subpro
     env = {**os.environ, "JAXSEG_LOG_DIR": str(logs), "JAXSEG_COORDINATOR_PORT": str(20000 + os.getpid() % 20000)}
     return subprocess.Popen(["bash", str(LAUNCHER), str(processes), str(devices), "--", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, process.stderr.read().decode()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 def test_sharded_and_multi_process_runs_train_like_one_device(phantom_root, tmp_path):
@@ -90,7 +81,7 @@ def test_killed_multi_process_job_resumes_from_its_last_checkpoint(phantom_root,
 
     run = tmp_path / "multi"
     job = _launch(2, 2, _train_args(run, phantom_root), tmp_path / "logs")
-    _wait_for(run / "checkpoints" / "20", job)
+    wait_for(run / "checkpoints" / "20", job)
     os.kill(int((tmp_path / "logs" / "process_1.pid").read_text()), signal.SIGKILL)
     assert job.wait(timeout=120) != 0, "the launcher must report the lost process"
     saved = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdigit())
@@ -117,41 +108,20 @@ def test_killed_multi_process_job_resumes_from_its_last_checkpoint(phantom_root,
 
 
 def test_spatial_partitioning_divides_per_device_memory(tmp_path):
-    """Splitting the first spatial axis of a 3D batch over 4 devices: ~1/4 of the activation memory, same loss."""
-    script = """
-import json, jax, numpy as np
-from jaxseg.config import load_config
-from jaxseg.train.build import build_state
-from jaxseg.train.mesh import global_batch, make_mesh
-from jaxseg.train.objective import make_loss_fn
-from jaxseg.train.step import compile_train_step
-config = load_config("demo", ["data.root=unused", "model.features=(4,8,16)", "model.num_classes=3",
-                              "data.batch_size=2", "optimizer.schedule=constant", "optimizer.warmup_steps=0"])
-rng = np.random.default_rng(0)
-batch = {"image": rng.normal(size=(2, 32, 32, 32, 1)).astype(np.float32),
-         "label": rng.integers(0, 3, size=(2, 32, 32, 32)).astype(np.int32)}
-result = {}
-for spatial in (1, 4):
-    mesh = make_mesh(1, spatial)
-    state = build_state(config, mesh, (8, 8, 8))
-    sharded = global_batch(batch, mesh)
-    compiled = compile_train_step(make_loss_fn(config.loss), mesh).lower(state, sharded).compile()
-    losses = []
-    for _ in range(3):
-        state, metrics = compiled(state, sharded)
-        losses.append(float(metrics["loss"]))
-    result[spatial] = {"temp": compiled.memory_analysis().temp_size_in_bytes, "losses": losses,
-                       "image_shard": list(sharded["image"].addressable_shards[0].data.shape)}
-print(json.dumps(result))
-"""
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_four_cpu_devices(), capture_output=True, text=True,
-                         timeout=600, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    whole, split = result["1"], result["4"]
-    assert split["image_shard"] == [2, 8, 32, 32, 1]  # each device holds one slab of 8 of the 32 planes
-    assert split["temp"] < 0.35 * whole["temp"], (split["temp"], whole["temp"])
-    np.testing.assert_allclose(split["losses"], whole["losses"], rtol=1e-5)
-    assert whole["losses"][-1] < whole["losses"][0]
+    """Splitting the first spatial axis of a 3D batch over 4 devices: ~1/4 of the activation memory, same loss
+    (benchmarks/spatial_partitioning.py at a small size)."""
+    out = tmp_path / "spatial.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "spatial_partitioning.py"), "--size", "32",
+                    "--devices", "4", "--out", str(out)], cwd=REPO, env=_four_cpu_devices(), capture_output=True,
+                   timeout=600, check=True)
+    rows = {row["spatial_devices"]: row for row in json.loads(out.read_text())["rows"]}
+    assert sorted(rows) == [1, 2, 4]
+    assert rows[4]["image_shard"] == [2, 8, 32, 32, 1]  # each device holds one slab of 8 of the 32 planes
+    assert rows[4]["temp_bytes_per_device"] < 0.35 * rows[1]["temp_bytes_per_device"]
+    assert rows[2]["temp_bytes_per_device"] < 0.6 * rows[1]["temp_bytes_per_device"]
+    for spatial in (2, 4):
+        np.testing.assert_allclose(rows[spatial]["losses"], rows[1]["losses"], rtol=1e-5)
+    assert rows[1]["losses"][-1] < rows[1]["losses"][0]
 
 
 def test_meshes_that_do_not_fit_are_config_errors(phantom_root):
