@@ -49,19 +49,19 @@ def _prism_case(case_id, slices):
     label[6, 0] = 3
     image = np.random.default_rng(0).normal(size=label.shape).astype(np.float32)
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
-    return LoadedCase(case_id, Volume(image, affine), Volume(label, affine))
+    return LoadedCase(case_id, Volume(image, affine), Volume(label, affine), pad_value=(float(image.min()),))
 
 
 def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
     config = _tiny(phantom_root, **{"sampling.pair_classes": (1, 2)})
     cases = [_prism_case("a", 8), _prism_case("b", 5)]
     copy = _hand_state(lambda prior: jnp.stack([jnp.zeros_like(prior), 40 * (prior - 0.5)], axis=-1))
-    assert validate(copy, cases, config, mesh=None) == 1.0
+    assert validate(copy, cases, config, mesh=None) == {"val_dice": 1.0}
     empty = _hand_state(lambda prior: jnp.stack([jnp.ones_like(prior), -jnp.ones_like(prior)], axis=-1))
     # Only the annotated slice is found: Dice 2A / (A + S A) = 2 / (S + 1), for 2 organs of case a, 2 of case b.
-    assert validate(empty, cases, config, mesh=None) == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
+    assert validate(empty, cases, config, mesh=None)["val_dice"] == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
     only_spleen = _tiny(phantom_root, **{"propagation.classes": (2,)})
-    assert validate(empty, cases[1:], only_spleen, mesh=None) == pytest.approx(2 / 6)
+    assert validate(empty, cases[1:], only_spleen, mesh=None)["val_dice"] == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="no validation case holds any organ"):
         validate(empty, cases, _tiny(phantom_root, **{"propagation.classes": (4,)}), mesh=None)
 
