@@ -11,6 +11,7 @@ matmul measured on this machine (`measured_matmul_peak`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 
@@ -61,6 +62,19 @@ def measured_matmul_peak(dtype: str = "float32", size: int = 1024, repeats: int 
         matmul(a).block_until_ready()
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e12
+
+
+@functools.cache
+def device_peak(dtype: str) -> tuple[float | None, str]:
+    """(peak TFLOP/s of one device of the default backend in `dtype`, where it comes from): the table
+    for known accelerators, a measured matmul on CPUs, (None, ...) for an untabled accelerator."""
+    kind = jax.devices()[0].device_kind
+    peak = lookup_peak(kind)
+    if peak is not None:
+        return peak.tflops[dtype], f"table: {peak.name}"
+    if jax.default_backend() == "cpu":
+        return measured_matmul_peak(dtype), "measured: 1024^2 matmul on this CPU"
+    return None, f"no peak tabled for {kind}"
 
 
 def achieved_tflops(flops_per_step: float, step_seconds: float) -> float:
