@@ -79,7 +79,7 @@ def plot_sizes(sweep: dict, path) -> None:
                   label=f"fit: t ~ voxels^{result['time_exponent']:.2f}")
         ax.set_xlabel("voxels per sample")
         ax.set_ylabel("train step, s")
-        ax.set_title(f"{rank}: {result['preset']}, batch 1 (FLOPs ~ voxels^{result['flops_exponent']:.2f})")
+        ax.set_title(f"{rank}: {result['preset']}, batch 1 (FLOPs ~ voxels^{result['flops_exponent']:.2f})", fontsize=9)
         ax.legend()
     fig.suptitle(jax.devices()[0].device_kind)
     fig.tight_layout()
