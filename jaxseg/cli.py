@@ -98,6 +98,18 @@ def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = load_config(args.config, overrides)
+    from jaxseg.models.info import parse_input_shape
+    from jaxseg.plan import format_plan, parse_bytes, plan
+
+    shape = parse_input_shape(args.shape) if args.shape else None
+    result = plan(config, parse_bytes(args.budget), shape, patch=args.patch, steps=args.steps,
+                  confirm=False if args.no_confirm else None)
+    print(json.dumps(result, indent=2) if args.json else format_plan(result))
+    return 0
+
+
 def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.train.checkpoint_info import checkpoint_info
 
@@ -259,6 +271,23 @@ def build_parser() -> argparse.ArgumentParser:
                             "data_mb_per_s, train_samples_per_s, ratio, ...)")
     bench_data.set_defaults(run=_cmd_bench_data)
 
+    planner = sub.add_parser("plan", help="largest batch (or patch) whose train step fits a memory budget",
+                             description="Search the largest global batch (with --patch: the largest cubic or square "
+                             "input at data.batch_size) whose train step fits BUDGET per device, by XLA's compiled "
+                             "memory analysis on this backend (a CPU plan is only indicative of a GPU's), then time "
+                             "a few steps at that size. On a GPU the answer is confirmed by running it in a "
+                             "subprocess with JAX's memory pool capped to the budget.")
+    planner.add_argument("--config", required=True, help=CONFIG_HELP)
+    planner.add_argument("--budget", required=True, help="memory per device, such as 8GiB, 8GB or 512MiB")
+    planner.add_argument("--shape", help="spatial input size, such as 512,512 or 96,96,96 (default: "
+                         "sampling.block_shape for blocks, the phantom's slice size for phantom slices)")
+    planner.add_argument("--patch", action="store_true", help="search the patch size at data.batch_size instead")
+    planner.add_argument("--steps", type=int, default=3, help="train steps timed at the answer (default 3; 0: none)")
+    planner.add_argument("--no-confirm", action="store_true", help="on a GPU, skip the capped confirmation run")
+    planner.add_argument("--json", action="store_true", help="print JSON (keys budget_bytes, max_batch, peak_bytes, "
+                         "fits, spatial_shape, samples_per_s, confirmed, ...)")
+    planner.set_defaults(run=_cmd_plan)
+
     info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
                           description="Report a checkpoint's step, config name, validation metrics, parameter "
                           "count and params_digest (sha256 over every parameter array in tree order). PATH is a "
@@ -298,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench",
+                                          "plan"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
