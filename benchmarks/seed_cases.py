@@ -10,12 +10,11 @@ there fixed per-step overheads weigh much more than at the seed shapes.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 
 import ml_collections
 
-from jaxseg.config import base_config, set_value, validate
+from jaxseg.config import base_config, load_config, set_value, validate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,15 +49,16 @@ CASES: dict[str, SeedCase] = {
     "nnunet_3d": SeedCase("nnunet_3d", 2, (128, 128, 128), 1, 2, 1, (32, 32, 32),
                           "nnU-Net-like 3D full resolution, 128^3, batch 2"),
 }
-# Seed 002's Faster R-CNN (VGG16, 600^2, batch 1) is built on another branch (jaxseg.models.detection).
+# Seed 002's Faster R-CNN: VGG16 at 600^2, batch 1 (the seed's; jaxseg trains at batch > 1 too).
 DETECTION_CASE = "faster_rcnn"
 
 
-def detection_skip_reason() -> str:
-    """Why the Faster R-CNN case is not measured here (its train step is not the segmentation step)."""
-    if importlib.util.find_spec("jaxseg.models.detection") is None:
-        return "jaxseg.models.detection is absent in this checkout"
-    return "jaxseg.models.detection is present but its train step is not wired into this benchmark yet"
+def detection_config(reduced: bool, batch: int = 1) -> ml_collections.ConfigDict:
+    """configs/pneumonia_faster_rcnn.py at the seed's 600^2 canvas, or (reduced) 192^2 at quarter width."""
+    size = 192 if reduced else 600
+    overrides = [f"data.batch_size={batch}", f"detection.canvas=({size},{size})", f"detection.min_size={size}",
+                 f"detection.max_size={size}"] + (["detection.width=0.25"] if reduced else [])
+    return load_config("pneumonia_faster_rcnn", overrides)
 
 
 def case_config(name: str, dtype: str = "float32", remat: bool = False, batch: int | None = None,
