@@ -230,9 +230,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     _validate_layout(config)
     if config.task == "detection":
         _validate_detection(config)
-        if config.mesh.spatial != 1 or config.adversarial.enabled:
-            raise ConfigError("config keys 'mesh.spatial' (> 1) and 'adversarial.enabled' apply to segmentation, "
-                              "not to task = detection")
+        if config.mesh.spatial != 1 or config.adversarial.enabled or config.train.grad_accum_steps != 1:
+            raise ConfigError("config keys 'mesh.spatial' (> 1), 'adversarial.enabled' and 'train.grad_accum_steps' "
+                              "(> 1) apply to segmentation, not to task = detection")
     else:
         _validate_model(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:

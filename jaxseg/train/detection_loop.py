@@ -13,7 +13,7 @@ from jaxseg.inference.detection import detect_images, score_detections
 from jaxseg.train.checkpoint import DETECTION_METRIC, Checkpoints, best_metric_key
 from jaxseg.train.detection_state import build_detection_state
 from jaxseg.train.detection_step import compile_detection_predict_step, compile_detection_train_step
-from jaxseg.train.loop import _local_batch_size, run_training
+from jaxseg.train.loop import local_batch_size, run_training
 from jaxseg.train.mesh import mesh_from_config
 from jaxseg.train.state import TrainState
 
@@ -31,9 +31,7 @@ def fit_detection(config: ml_collections.ConfigDict, workdir: str | Path, progre
     splits = detection_splits(config, read_detection_index(config))
     log.info("%d training images, %d validation images", len(splits["train"]), len(splits["val"]))
     mesh = mesh_from_config(config.mesh)
-    if config.train.grad_accum_steps != 1:
-        raise ValueError("config key 'train.grad_accum_steps' must be 1 for detection")
-    local_batch = _local_batch_size(config, mesh)
+    local_batch = local_batch_size(config, mesh)
     state = build_detection_state(config, mesh)
     batches = training_batches(config, splits["train"], local_batch, jax.process_index(), jax.process_count())
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints,

@@ -30,7 +30,7 @@ from jaxseg.train.validation import validate
 log = logging.getLogger(__name__)
 
 
-def _local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...] = ()) -> int:
+def local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...] = ()) -> int:
     """This process's share of the global batch; ConfigError when the batch or sample does not split over the mesh."""
     batch, accum = config.data.batch_size, config.train.grad_accum_steps
     data, space = data_parallel_size(mesh), mesh.shape[SPACE_AXIS]
@@ -58,7 +58,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
     mesh = mesh_from_config(config.mesh)
-    local_batch = _local_batch_size(config, mesh, train_data.sample_shape)
+    local_batch = local_batch_size(config, mesh, train_data.sample_shape)
     state = build_state(config, mesh, train_data.sample_shape)
     batches = train_data.batches(local_batch, seed=config.seed, workers=config.data.workers,
                                  shard_index=jax.process_index(), shard_count=jax.process_count())
