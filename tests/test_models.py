@@ -2,6 +2,7 @@
 
 from functools import partial
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +12,7 @@ from jaxseg.config import load_config
 from jaxseg.losses import cross_entropy, deep_supervision_loss
 from jaxseg.models import UNet, build_model, build_preset, deep_supervision_outputs, downsampling_factor
 from jaxseg.models.blocks import center_crop
-from jaxseg.models.layers import kernel_initializer
+from jaxseg.models.initializers import kernel_initializer
 from tests.model_helpers import count, random_variables, variable_shapes
 
 
@@ -226,6 +227,29 @@ def test_initialisers():
     for name in names:
         assert stds[name] == pytest.approx(expected[name], rel=0.05)
     assert float(jnp.abs(kernels[1]).max()) <= (6 / 720) ** 0.5  # Glorot uniform's bound.
+
+
+FLAX_INITIALIZERS = {"lecun": nn.initializers.lecun_normal(), "xavier": nn.initializers.xavier_uniform(),
+                     "normal": nn.initializers.normal(0.01), "he": nn.initializers.he_normal()}
+
+
+@pytest.mark.parametrize("name", sorted(FLAX_INITIALIZERS))
+def test_bucketed_initialisers_equal_flax_bit_for_bit(name):
+    """Outside jit the kernels come from flat power-of-two draws; they must be Flax's values exactly,
+    for a shape filling a whole bucket and shapes inside one."""
+    key = jax.random.key(7)
+    for shape in [(1, 1, 32, 32), (3, 3, 3, 8, 16)]:  # 1024 (a whole bucket), 3456 (3D fans)
+        ours = kernel_initializer(name)(key, shape)
+        assert ours.shape == shape and ours.dtype == jnp.float32
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(FLAX_INITIALIZERS[name](key, shape)))
+
+
+def test_initialisers_under_jit_are_flaxs():
+    """Under tracing Flax's initialiser runs (XLA fuses the scaling there, so jit and eager values differ
+    in the last bit, in Flax too)."""
+    key, shape = jax.random.key(7), (3, 3, 16, 64)
+    traced = jax.jit(lambda k: kernel_initializer("he")(k, shape))(key)
+    np.testing.assert_array_equal(np.asarray(traced), np.asarray(jax.jit(lambda k: FLAX_INITIALIZERS["he"](k, shape))(key)))
 
 
 @pytest.mark.parametrize("options, message", [

@@ -14,9 +14,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxseg.models.initializers import kernel_initializer
+
 ACTIVATIONS = ("relu", "leaky_relu", "prelu")
 NORMS = ("batch", "instance", "group", "none")
-INITIALIZERS = ("lecun", "xavier", "normal", "he")
 PADDINGS = ("same", "valid")
 
 
@@ -57,19 +58,6 @@ def normalization(name: str, train: bool, momentum: float, dtype: Any) -> Callab
     if name == "none":
         return lambda x: x
     raise ValueError(f"unknown normalization '{name}': expected one of {', '.join(NORMS)}")
-
-
-def kernel_initializer(name: str) -> nn.initializers.Initializer:
-    """lecun (Flax's default, normal) | xavier (Glorot uniform) | normal (N(0, 0.01), seed 001) | he (normal)."""
-    if name == "lecun":
-        return nn.initializers.lecun_normal()
-    if name == "xavier":
-        return nn.initializers.xavier_uniform()
-    if name == "normal":
-        return nn.initializers.normal(stddev=0.01)
-    if name == "he":
-        return nn.initializers.he_normal()
-    raise ValueError(f"unknown initializer '{name}': expected one of {', '.join(INITIALIZERS)}")
 
 
 @dataclasses.dataclass(frozen=True)

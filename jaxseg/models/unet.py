@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.models.blocks import BLOCKS, SKIPS, UPSAMPLINGS, LevelBlock, Upsample, merge_skip
-from jaxseg.models.layers import ACTIVATIONS, INITIALIZERS, NORMS, PADDINGS, ConvSettings, resize
+from jaxseg.models.initializers import INITIALIZERS
+from jaxseg.models.layers import ACTIVATIONS, NORMS, PADDINGS, ConvSettings, resize
 
 HEADS = ("softmax", "sigmoid")
 DOWNSAMPLINGS = ("maxpool", "strided_conv")

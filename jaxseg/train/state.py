@@ -24,9 +24,12 @@ class TrainState(train_state.TrainState):
 
 def create_train_state(model: nn.Module, tx: optax.GradientTransformation, rng: jax.Array,
                        input_shape: tuple[int, ...]) -> TrainState:
-    """Initialise parameters for inputs of `input_shape` (N, *spatial, C), float32."""
+    """Initialise parameters for inputs of `input_shape` (N, *spatial, C), float32.
+
+    Lazily: the forward pass is traced for the variables' shapes but not computed (the same values
+    as `model.init`, without compiling and running every layer op by op)."""
     init_rng, step_rng = jax.random.split(rng)
-    variables = model.init(init_rng, jnp.zeros(input_shape, jnp.float32), train=False)
+    variables = model.lazy_init(init_rng, jax.ShapeDtypeStruct(input_shape, jnp.float32), train=False)
     return TrainState.create(
         apply_fn=model.apply,
         params=variables["params"],
