@@ -33,6 +33,7 @@ def suite(reduced: bool) -> list[list[str]]:
         ["memory_fit.py"],
         ["scaling.py", *r],
         ["upsampling.py", *r],
+        ["layout.py", *r],
         ["data_pipeline.py", *(["--cases", "2", "--batches", "5", "--steps", "1"] if reduced else [])],
         ["surface_distance_speed.py"],
     ]
