@@ -1,7 +1,7 @@
 """Run the whole benchmark suite, one script after another, and record each one's wall time.
 
     python benchmarks/run_all.py            # seed shapes (a GPU)
-    python benchmarks/run_all.py --reduced  # small inputs, same networks (a 2-core CPU, idle: 28 min)
+    python benchmarks/run_all.py --reduced  # small inputs, same networks (a 2-core CPU, idle: 19 min)
 
 Results land in benchmarks/results/<device>/ (see README "Benchmarks"). Compiled executables are
 shared between scripts through a fresh JAX persistent compilation cache, so a step compiled by
@@ -33,6 +33,7 @@ def suite(reduced: bool) -> list[list[str]]:
         ["memory_fit.py"],
         ["scaling.py", *r],
         ["upsampling.py", *r],
+        ["layout.py", *r],
         ["data_pipeline.py", *(["--cases", "2", "--batches", "5", "--steps", "1"] if reduced else [])],
         ["surface_distance_speed.py"],
     ]

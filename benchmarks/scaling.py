@@ -29,7 +29,7 @@ from seed_cases import CASES, case_config  # noqa: E402
 
 from jaxseg.config import load_config  # noqa: E402
 from jaxseg.perf.scaling import power_law_fit  # noqa: E402
-from jaxseg.perf.step_cost import lower_train_step, model_flops, random_batch, time_steps  # noqa: E402
+from jaxseg.perf.step_cost import lower_train_step, random_batch, time_steps  # noqa: E402
 from jaxseg.train.build import build_state  # noqa: E402
 from jaxseg.train.mesh import make_mesh  # noqa: E402
 
@@ -41,11 +41,12 @@ DP_OVERRIDES = ["model.features=(16,32,64,128)", "model.num_classes=3", "data.ba
 DP_SHAPE = (32, 32)
 
 
-def step_seconds(config, batch: int, spatial: tuple[int, ...], mesh, steps: int) -> tuple[float, list[float]]:
+def step_seconds(config, batch: int, spatial: tuple[int, ...], mesh, steps: int) -> tuple[float, list[float], float]:
+    """(median step seconds, losses of every step, FLOPs per step) of the config's train step (no remat)."""
     state = build_state(config, mesh, spatial)
-    compiled = lower_train_step(config, batch, spatial, mesh, state).compile()
-    seconds, losses, _ = time_steps(compiled, state, random_batch(config, batch, spatial, mesh), steps)
-    return statistics.median(seconds), losses
+    lowered = lower_train_step(config, batch, spatial, mesh, state)
+    seconds, losses, _ = time_steps(lowered.compile(), state, random_batch(config, batch, spatial, mesh), steps)
+    return statistics.median(seconds), losses, float(lowered.cost_analysis()["flops"])
 
 
 def size_sweep(reduced: bool, steps: int) -> dict:
@@ -57,9 +58,8 @@ def size_sweep(reduced: bool, steps: int) -> dict:
         points = []
         for side in sides:
             spatial = (side,) * int(rank[0])
-            seconds, _ = step_seconds(config, 1, spatial, mesh, steps)
-            points.append({"side": side, "voxels": math.prod(spatial), "step_s": seconds,
-                           "flops": model_flops(config, 1, spatial, mesh)})
+            seconds, _, flops = step_seconds(config, 1, spatial, mesh, steps)
+            points.append({"side": side, "voxels": math.prod(spatial), "step_s": seconds, "flops": flops})
             print(rank, points[-1])
         voxels = [p["voxels"] for p in points]
         time_k, time_a = power_law_fit(voxels, [p["step_s"] for p in points])
@@ -91,7 +91,7 @@ def dp_run(devices: int, steps: int) -> dict:
     """The demo U-Net on a fixed global batch over `devices` devices: step time and per-step losses."""
     config = load_config("demo", DP_OVERRIDES)
     mesh = make_mesh(devices)
-    seconds, losses = step_seconds(config, config.data.batch_size, DP_SHAPE, mesh, steps)
+    seconds, losses, _ = step_seconds(config, config.data.batch_size, DP_SHAPE, mesh, steps)
     return {"devices": devices, "step_s": seconds, "samples_per_s": config.data.batch_size / seconds, "losses": losses}
 
 

@@ -25,14 +25,10 @@ def _timed(fn, count: int) -> float:
     return time.perf_counter() - start
 
 
-def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
-    """Samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`)
-    next to the samples/s of the configured model's train step on this machine's devices.
-
-    The pipeline is timed over `batches` batches after warm-up batches that empty the prefetch
-    buffers (worker start-up and buffered batches excluded), the train step over `steps` steps after compilation, on one batch already
-    on the devices. ratio > 1: the pipeline delivers faster than the step consumes.
-    """
+def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20) -> dict:
+    """Samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`),
+    timed over `batches` batches after warm-up batches that empty the prefetch buffers (worker
+    start-up and buffered batches excluded), and the first batch (host arrays)."""
     index, splits = open_dataset(config, workdir)
     data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
     iterator = data.batches(config.data.batch_size, seed=config.seed, workers=config.data.workers)
@@ -42,22 +38,7 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
     pipeline_s = _timed(lambda: next(iterator), batches)
     iterator.close()
     batch_mb = sum(v.nbytes for v in first.values()) / 1e6
-
-    mesh = mesh_from_config(config.mesh)
-    state = build_state(config, mesh, first["image"].shape[1:-1])
-    loss_fn, forward_with_labels = make_objective(config)
-    step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
-    on_device = global_batch(first, mesh)
-    holder = {"state": state}
-
-    def train_once():
-        holder["state"], metrics = step(holder["state"], on_device)
-        jax.block_until_ready(metrics)
-
-    train_once()  # compile
-    step_s = _timed(train_once, steps)
     data_rate = batches * config.data.batch_size / pipeline_s
-    train_rate = steps * config.data.batch_size / step_s
     return {
         "sampler": config.data.sampler,
         "sample_shape": list(first["image"].shape[1:]),
@@ -66,8 +47,33 @@ def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: 
         "batch_mb": batch_mb,
         "data_samples_per_s": round(data_rate, 2),
         "data_mb_per_s": round(data_rate / config.data.batch_size * batch_mb, 2),
-        "train_samples_per_s": round(train_rate, 2),
-        "ratio": round(data_rate / train_rate, 3),
-        "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}",
         "cases": len(data.cases),
+        "first_batch": first,
     }
+
+
+def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10) -> float:
+    """Samples/s of the configured model's train step on this machine's devices, over `steps` steps
+    after compilation, on `batch` (host arrays) put on the devices once."""
+    mesh = mesh_from_config(config.mesh)
+    state = build_state(config, mesh, batch["image"].shape[1:-1])
+    loss_fn, forward_with_labels = make_objective(config)
+    step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+    on_device = global_batch(batch, mesh)
+    holder = {"state": state}
+
+    def train_once():
+        holder["state"], metrics = step(holder["state"], on_device)
+        jax.block_until_ready(metrics)
+
+    train_once()  # compile
+    return steps * config.data.batch_size / _timed(train_once, steps)
+
+
+def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
+    """`pipeline_rate` next to `train_rate`: ratio > 1 means the pipeline delivers faster than the
+    train step consumes."""
+    result = pipeline_rate(config, workdir, batches)
+    train = train_rate(config, result.pop("first_batch"), steps)
+    return {**result, "train_samples_per_s": round(train, 2), "ratio": round(result["data_samples_per_s"] / train, 3),
+            "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}"}

@@ -65,7 +65,8 @@ def test_propagation_resstrided_by_hand():
 
 def test_nnunet_presets_by_hand():
     # Two conv-instance norm-leaky ReLU per stage (the first strided below stage 0), biases on, kernel-2
-    # transposed convs, 1x1 heads on every decoder stage (deep supervision).
+    # upsampling convs (3D: after a nearest resize, 2D: transposed), 1x1 heads on every decoder stage
+    # (deep supervision).
     def expected(widths, rank, classes=2):
         k, up = 3**rank, 2**rank
         stage = lambda cin, w: _conv(k, cin, w) + _conv(k, w, w) + 2 * 2 * w  # noqa: E731
@@ -76,6 +77,7 @@ def test_nnunet_presets_by_hand():
     widths_3d = (32, 64, 128, 256, 320, 320)
     widths_2d = (32, 64, 128, 256, 512, 512, 512, 512)
     assert build_preset("nnunet_3d").features == widths_3d and build_preset("nnunet_2d").features == widths_2d
+    assert (build_preset("nnunet_3d").up, build_preset("nnunet_2d").up) == ("nearest", "transposed")
     assert _counts("nnunet_3d", (32, 32, 32, 1)) == (expected(widths_3d, 3), 0)
     assert _counts("nnunet_2d", (128, 128, 1)) == (expected(widths_2d, 2), 0)
 
@@ -128,7 +130,7 @@ def test_every_preset_builds_with_its_head():
 def test_presets_take_options():
     assert build_preset("propagation_unet", depth=2).features == (64, 128, 256)
     assert build_preset("nnunet_3d", max_features=256).features == (32, 64, 128, 256, 256, 256)
-    assert build_preset("pig_ct_2d", up="nearest").up == "nearest"
+    assert build_preset("pig_ct_2d").up == "nearest" and build_preset("pig_ct_2d", up="transposed").up == "transposed"
     with pytest.raises(ValueError, match="option 'depth' does not apply to model 'fpn_resnet'"):
         build_preset("fpn_resnet", depth=3)
     with pytest.raises(ValueError, match="either features or"):

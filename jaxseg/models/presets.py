@@ -53,11 +53,12 @@ PRESETS: dict[str, Preset] = {
     "ronneberger2015": Preset(UNet, dict(base_features=64, depth=4, padding="valid", norm="none", dropout=0.5,
                                          kernel_init="he", num_classes=2), (572, 572, 1),
                               "Ronneberger et al. 2015 (seed 003): 31,030,658 parameters, 572^2 -> 388^2"),
-    "pig_ct_2d": Preset(UNet, dict(_PIG_CT, depth=6), (512, 512, 1),
+    # Seed 000 used transposed convs. Resize + conv has the same parameters; its gradients ran 2.6x
+    # (2D, kernel 3, 128^2, 128->64 channels) and 2.6-2.8x (3D, 48^3, 64->32) faster on a CPU
+    # (benchmarks/results/cpu/upsampling_seed_shapes.md; jax issue 31662). model.up=transposed
+    # restores the seed's layer.
+    "pig_ct_2d": Preset(UNet, dict(_PIG_CT, depth=6, up="nearest"), (512, 512, 1),
                         "seed 000 2D: 81,831,025 parameters + 36,480 batch-norm statistics"),
-    # Seed 000 used a 3D transposed conv; nearest resize + 3^3 conv has the same parameters and its
-    # gradients ran 1.2x (fp32) and 2.1x (bf16) faster (benchmarks/upsampling.py, jax issue 31662).
-    # model.up=transposed restores the seed's layer.
     "pig_ct_3d": Preset(UNet, dict(_PIG_CT, depth=4, up="nearest"), (96, 96, 96, 1), "seed 000 3D, 96^3 blocks"),
     "kayalibay_concat": Preset(UNet, dict(_KAYALIBAY, skip="concat"), (128, 128, 96, 4),
                                "seed 001 Table 7: 410,072 parameters (4 inputs), receptive field 73"),
@@ -74,7 +75,10 @@ PRESETS: dict[str, Preset] = {
     "dilated_rf15": Preset(ToyFCN, dict(dilations=(1, 2, 4)), (32, 32, 1),
                            "seed 003 dilated toy network: 1,257 parameters"),
     "ciresan2012": Preset(Ciresan2012, {}, (95, 95, 1), "seed 003: Ciresan et al. 2012 95^2 patch classifier"),
-    "nnunet_3d": Preset(UNet, dict(_NNUNET, depth=5, max_features=320), (128, 128, 128, 1),
+    # nnU-Net upsamples with kernel-2 transposed convs; in 3D nearest resize + 2^3 conv (same parameters)
+    # ran 2.0x (fp32) and 2.2x (bf16) faster (48^3, 64->32 channels, CPU). In 2D the transposed conv
+    # ran 3.4x faster: nnunet_2d keeps it.
+    "nnunet_3d": Preset(UNet, dict(_NNUNET, depth=5, max_features=320, up="nearest"), (128, 128, 128, 1),
                         "nnU-Net-like 3D full-resolution defaults"),
     "nnunet_2d": Preset(UNet, dict(_NNUNET, depth=7, max_features=512), (512, 512, 1), "nnU-Net-like 2D defaults"),
 }
