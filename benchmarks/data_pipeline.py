@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from scipy import ndimage
 
-from jaxseg.bench import pipeline_rate, train_rate
+from jaxseg.bench import next_to_step, pipeline_rate, train_rate
 from jaxseg.config import load_config
 from jaxseg.data.synthetic import LABELS, make_phantom
 from jaxseg.io import Volume, write_nifti
@@ -66,21 +66,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="jaxseg-bench-") as scratch:
         root = write_dataset(Path(scratch) / "ct512", args.cases)
         for name, setting in SETTINGS.items():
-            rows = {}
+            pipelines = {}
             for workers in sorted({0, args.workers}):
                 overrides = {"data.source": "msd", "data.root": str(root), "data.num_val": 0, "data.num_test": 0,
                              "data.workers": workers, "data.cache_dir": f"{scratch}/cache", **NNUNET_AUGMENT,
                              **setting}
                 config = load_config("demo", [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}"
                                               for k, v in overrides.items()])
-                rows[workers] = pipeline_rate(config, scratch, batches=args.batches)
+                pipelines[workers], first = pipeline_rate(config, scratch, batches=args.batches)
             # The train step does not depend on the worker count: measured once per setting.
-            train = train_rate(config, rows[workers].pop("first_batch"), steps=args.steps)
-            for workers, row in rows.items():
-                row.pop("first_batch", None)
-                results[f"{name}_workers{workers}"] = {
-                    **row, "train_samples_per_s": round(train, 2), "ratio": round(row["data_samples_per_s"] / train, 3),
-                    "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}"}
+            train = train_rate(config, first, steps=args.steps)
+            for workers, pipeline in pipelines.items():
+                results[f"{name}_workers{workers}"] = next_to_step(pipeline, train)
                 print(name, json.dumps(results[f"{name}_workers{workers}"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

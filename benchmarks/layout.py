@@ -12,15 +12,13 @@ on this device, fp32 and bf16.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from results_io import markdown, write_results
+from results_io import markdown, median_seconds, write_results
 
 # (batch, channels, side) per rank: a decoder level near full resolution; reduced for CPUs.
 SHAPES = {"3d": (2, 32, 64), "2d": (4, 64, 256)}
@@ -45,16 +43,6 @@ def grads_fn(channels_last: bool, dtype):
     def loss(kernels, x):
         return jnp.mean(level(x, kernels, channels_last, dtype).astype(jnp.float32) ** 2)
     return jax.jit(jax.grad(loss, (0, 1)))
-
-
-def median_seconds(fn, args, steps: int) -> float:
-    jax.block_until_ready(fn(*args))
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
 
 
 def measure(rank: int, batch: int, channels: int, side: int, dtype, steps: int) -> dict:

@@ -1,11 +1,14 @@
-"""Where benchmark results go and what every result file records about the machine."""
+"""Where benchmark results go, what every result file records about the machine, and the timing
+rule of the micro-benchmarks (median of warm, synchronised calls)."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -45,3 +48,14 @@ def markdown(header: list[str], rows: list[list]) -> str:
         return f"{v:.3g}" if isinstance(v, float) else ("" if v is None else str(v))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def median_seconds(fn: Callable, args: tuple, steps: int) -> float:
+    """Median wall seconds of `steps` calls fn(*args), each waited for, after one untimed call (compilation)."""
+    jax.block_until_ready(fn(*args))
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)

@@ -19,9 +19,11 @@ import math
 import statistics
 import subprocess
 import sys
+import time
 
 import jax
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -41,10 +43,27 @@ VARIANTS = [("float32", False), ("bfloat16", False), ("float32", True), ("bfloat
 REMAT_CASES_REDUCED = ("pig_ct_3d",)
 
 
+def timed_row(compiled, state, data: dict, flops: float, compile_s: float, dtype: str, mesh, steps: int,
+              warmup: int) -> dict:
+    """A row's timing, throughput, utilisation and memory fields: `steps` steps after `warmup` of
+    `compiled` on `data` (batch, *spatial, channels) kept on the devices."""
+    seconds, losses, _ = time_steps(compiled, state, data, steps, warmup)
+    step_s = statistics.median(seconds)
+    batch, *spatial, _ = data["image"].shape
+    peak, peak_source = device_peak(dtype)
+    stats = jax.devices()[0].memory_stats() or {}
+    return {
+        "batch": batch, "spatial": spatial, "devices": mesh.size, "compile_s": compile_s, "step_s": step_s,
+        "step_s_all": seconds, "samples_per_s": batch / step_s, "voxels_per_s": batch * math.prod(spatial) / step_s,
+        "model_flops_per_step": flops, "tflops": achieved_tflops(flops, step_s), "peak_tflops": peak,
+        "peak_source": peak_source, "mfu": mfu(flops, step_s, peak, mesh.size) if peak else None,
+        "compiled_peak_bytes": StepMemory.of(compiled).peak_bytes, "device_peak_bytes": stats.get("peak_bytes_in_use"),
+        "loss_first_last": [losses[0], losses[-1]],
+    }
+
+
 def measure(name: str, dtype: str, remat: bool, reduced: bool, steps: int, warmup: int = 1) -> dict:
     """One case and variant: compile, then time `steps` steps after `warmup`."""
-    import time
-
     case = CASES[name]
     batch, spatial = case.shape(reduced)
     config = case_config(name, dtype, remat, batch)
@@ -55,31 +74,14 @@ def measure(name: str, dtype: str, remat: bool, reduced: bool, steps: int, warmu
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start
     flops = model_flops(config, batch, spatial, mesh) if remat else float(lowered.cost_analysis()["flops"])
-    seconds, losses, _ = time_steps(compiled, state, random_batch(config, batch, spatial, mesh), steps, warmup)
-    step_s = statistics.median(seconds)
-    peak, peak_source = device_peak(dtype)
-    stats = jax.devices()[0].memory_stats() or {}
-    return {
-        "case": name, "preset": case.preset, "dtype": dtype, "remat": remat, "batch": batch,
-        "spatial": list(spatial), "in_channels": case.in_channels, "devices": mesh.size,
-        "compile_s": compile_s, "step_s": step_s, "step_s_all": seconds,
-        "samples_per_s": batch / step_s, "voxels_per_s": batch * math.prod(spatial) / step_s,
-        "model_flops_per_step": flops, "tflops": achieved_tflops(flops, step_s),
-        "peak_tflops": peak, "peak_source": peak_source,
-        "mfu": mfu(flops, step_s, peak, mesh.size) if peak else None,
-        "compiled_peak_bytes": StepMemory.of(compiled).peak_bytes,
-        "device_peak_bytes": stats.get("peak_bytes_in_use"),
-        "loss_first_last": [losses[0], losses[-1]],
-    }
+    return {"case": name, "preset": case.preset, "dtype": dtype, "remat": remat, "in_channels": case.in_channels,
+            **timed_row(compiled, state, random_batch(config, batch, spatial, mesh), flops, compile_s, dtype, mesh,
+                        steps, warmup)}
 
 
 def measure_detection(reduced: bool, steps: int, warmup: int = 1) -> dict:
     """Seed 002's Faster R-CNN train step (fp32): batch 1 on a 600^2 canvas (reduced: 192^2, quarter width),
     two boxes per image, as `measure` reports a segmentation case."""
-    import time
-
-    import numpy as np
-
     config = detection_config(reduced)
     size, batch = config.detection.canvas[0], config.data.batch_size
     mesh = make_mesh(-1)
@@ -96,21 +98,10 @@ def measure_detection(reduced: bool, steps: int, warmup: int = 1) -> dict:
     lowered = compile_detection_train_step(config.detection, mesh).lower(state, data)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start
-    flops = float(lowered.cost_analysis()["flops"])
-    seconds, losses, _ = time_steps(compiled, state, data, steps, warmup)
-    step_s = statistics.median(seconds)
-    peak, peak_source = device_peak("float32")
-    stats = jax.devices()[0].memory_stats() or {}
-    return {
-        "case": DETECTION_CASE, "preset": f"vgg16 x{config.detection.width}", "dtype": "float32", "remat": False,
-        "batch": batch, "spatial": [size, size], "in_channels": config.model.in_channels, "devices": mesh.size,
-        "compile_s": compile_s, "step_s": step_s, "step_s_all": seconds, "samples_per_s": batch / step_s,
-        "voxels_per_s": batch * size * size / step_s, "model_flops_per_step": flops,
-        "tflops": achieved_tflops(flops, step_s), "peak_tflops": peak, "peak_source": peak_source,
-        "mfu": mfu(flops, step_s, peak, mesh.size) if peak else None,
-        "compiled_peak_bytes": StepMemory.of(compiled).peak_bytes, "device_peak_bytes": stats.get("peak_bytes_in_use"),
-        "loss_first_last": [losses[0], losses[-1]],
-    }
+    return {"case": DETECTION_CASE, "preset": f"vgg16 x{config.detection.width}", "dtype": "float32", "remat": False,
+            "in_channels": config.model.in_channels,
+            **timed_row(compiled, state, data, float(lowered.cost_analysis()["flops"]), compile_s, "float32", mesh,
+                        steps, warmup)}
 
 
 def measure_isolated(name: str, dtype: str, remat: bool, reduced: bool, steps: int) -> dict:

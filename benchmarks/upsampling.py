@@ -11,13 +11,11 @@ times both options of `jaxseg.models.blocks.Upsample` on this device, with the p
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 
-from results_io import markdown, write_results
+from results_io import markdown, median_seconds, write_results
 
 from jaxseg.models.blocks import Upsample
 from jaxseg.models.info import model_info
@@ -39,13 +37,7 @@ def time_upsample(rank: int, c_in: int, c_out: int, side: int, mode: str, kernel
     def grads(params, x):
         return jax.grad(lambda p, x: jnp.mean(module.apply(p, x, False).astype(jnp.float32) ** 2), (0, 1))(params, x)
 
-    jax.block_until_ready(grads(params, x))
-    seconds = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        jax.block_until_ready(grads(params, x))
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return median_seconds(grads, (params, x), steps)
 
 
 def preset_parameter_check() -> list[dict]:

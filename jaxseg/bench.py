@@ -25,10 +25,10 @@ def _timed(fn, count: int) -> float:
     return time.perf_counter() - start
 
 
-def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20) -> dict:
-    """Samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`),
+def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20) -> tuple[dict, dict]:
+    """(samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`),
     timed over `batches` batches after warm-up batches that empty the prefetch buffers (worker
-    start-up and buffered batches excluded), and the first batch (host arrays)."""
+    start-up and buffered batches excluded); the first batch, host arrays)."""
     index, splits = open_dataset(config, workdir)
     data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
     iterator = data.batches(config.data.batch_size, seed=config.seed, workers=config.data.workers)
@@ -48,8 +48,7 @@ def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batche
         "data_samples_per_s": round(data_rate, 2),
         "data_mb_per_s": round(data_rate / config.data.batch_size * batch_mb, 2),
         "cases": len(data.cases),
-        "first_batch": first,
-    }
+    }, first
 
 
 def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10) -> float:
@@ -70,10 +69,15 @@ def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10) 
     return steps * config.data.batch_size / _timed(train_once, steps)
 
 
-def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
-    """`pipeline_rate` next to `train_rate`: ratio > 1 means the pipeline delivers faster than the
-    train step consumes."""
-    result = pipeline_rate(config, workdir, batches)
-    train = train_rate(config, result.pop("first_batch"), steps)
-    return {**result, "train_samples_per_s": round(train, 2), "ratio": round(result["data_samples_per_s"] / train, 3),
+def next_to_step(pipeline: dict, train_samples_per_s: float) -> dict:
+    """A `pipeline_rate` result with the train step's samples/s and their ratio (> 1: the pipeline
+    delivers faster than the train step consumes)."""
+    return {**pipeline, "train_samples_per_s": round(train_samples_per_s, 2),
+            "ratio": round(pipeline["data_samples_per_s"] / train_samples_per_s, 3),
             "devices": f"{jax.device_count()} x {jax.devices()[0].device_kind}"}
+
+
+def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
+    """`pipeline_rate` next to `train_rate` on its first batch (see `next_to_step`)."""
+    pipeline, first = pipeline_rate(config, workdir, batches)
+    return next_to_step(pipeline, train_rate(config, first, steps))

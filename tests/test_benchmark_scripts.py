@@ -4,12 +4,14 @@ the layout benchmark computes the same gradients in both layouts."""
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from layout import measure  # noqa: E402
+from layout import level, measure  # noqa: E402
 from seed_cases import CASES, case_config, detection_config  # noqa: E402
 
 from jaxseg.models.info import model_info  # noqa: E402
@@ -27,6 +29,16 @@ def test_detection_case_is_the_seed_canvas():
     assert detection_config(True).detection.width == 0.25
 
 
-def test_layout_benchmark_checks_both_layouts_agree():
+def test_layout_level_gives_the_same_values_in_both_layouts():
+    x = jax.random.normal(jax.random.key(0), (1, 6, 6, 6, 3))
+    kernels = [jax.random.normal(jax.random.key(i), (3, 3, 3, 3, 3)) for i in (1, 2)]
+    last = level(x, kernels, True, jnp.float32)
+    first = level(jnp.moveaxis(x, -1, 1), kernels, False, jnp.float32)
+    np.testing.assert_allclose(np.asarray(jnp.moveaxis(first, 1, -1)), np.asarray(last), rtol=1e-5, atol=1e-5)
+    assert float(jnp.abs(last).max()) > 0
+
+
+def test_layout_benchmark_row():
     row = measure(2, 1, 4, 8, jnp.float32, steps=1)
-    assert row["rank"] == "2d" and row["channels_last_s"] > 0 and row["channels_first_s"] > 0
+    assert (row["rank"], row["channels"], row["side"]) == ("2d", 4, 8)
+    assert row["first_over_last"] == row["channels_first_s"] / row["channels_last_s"]
