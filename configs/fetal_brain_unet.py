@@ -21,8 +21,7 @@ Being one person, the three cases test that the recipe runs, not how it generali
 axial slices per case and batch 8 an epoch is 2 steps: the rate halves at steps 20 and 40 (epochs
 10 and 20), and training stops after 30 epochs.
 
-Differences, and why: a softmax head over 2 classes with cross-entropy stands for the seed's
-sigmoid head with BCE (the same model and loss); the batch size is not stated for this U-Net: 8,
+Exactly the seed: the network with its one sigmoid output and BCE. Differences, and why: the batch size is not stated for this U-Net: 8,
 the seed's batch for its U-Net+GAN at 512^2; intensities are z-scored per volume.
 """
 
@@ -40,10 +39,10 @@ def get_config():
     c.data.batch_size = 8
     c.prepare.slice_size = (512, 512)
     c.model.name = "unet2d_sigmoid"
-    c.model.head = "softmax"
+    c.model.head = "sigmoid"
     c.model.num_classes = 2
     c.model.in_channels = 1
-    c.loss.name = "cross_entropy"
+    c.loss.name = "bce"
     c.optimizer.name = "sgd"
     c.optimizer.learning_rate = 0.01
     c.optimizer.momentum = 0.9

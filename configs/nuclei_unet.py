@@ -6,10 +6,10 @@ widths the seed does not state); images resized to 256 x 256, random flips; BCE;
 rate 1e-3, beta1 0.9, weight decay 1e-4 (L2 on the gradient, as PyTorch's Adam); about 100 epochs
 (the seed's validation IoU plateaus after 75).
 
+Exactly the seed: the network with its one sigmoid output, BCE, Adam with L2 1e-4, 256 x 256
+inputs, random flips.
+
 Differences, and why:
-- The seed's head is one sigmoid channel trained with BCE. jaxseg's losses read softmax heads, so
-  this is a softmax head over 2 classes (background, nucleus) with cross-entropy: the same model
-  (softmax over two logits is the sigmoid of their difference) and the same loss.
 - Caffe normalisation (fixed BGR means, no scaling) becomes a z-score per image and channel.
 - The seed's random crops are left out (the slice sampler draws whole resized images); flips stay.
 - The batch size is not stated: 8, the seed's batch for its lung U-Net.
@@ -39,10 +39,10 @@ def get_config():
     c.prepare.slice_size = (256, 256)
     c.augment.flip_p = 0.5
     c.model.name = "unet2d_sigmoid"
-    c.model.head = "softmax"
+    c.model.head = "sigmoid"
     c.model.num_classes = 2
     c.model.in_channels = 3
-    c.loss.name = "cross_entropy"
+    c.loss.name = "bce"
     c.optimizer.name = "adam"
     c.optimizer.learning_rate = 1e-3
     c.optimizer.weight_decay = 1e-4

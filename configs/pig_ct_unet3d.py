@@ -6,8 +6,9 @@ seed itself proposes overlapping blocks with blending: `--config.inference.overl
 --config.inference.blend=gaussian`). Per-scan IoU 0.778 in the seed, well below the 2D planes.
 DATA: as configs/pig_ct_unet2d.py (binary label, CT in HU).
 
-Differences from the seed, as in the 2D config: softmax over 2 classes with the seed's class
-weights on the cross-entropy; RMSprop 1e-3 and the training length are assumptions.
+Exactly the seed, as the 2D config: one sigmoid output with class-weighted BCE (1/f, 1/(1-f) from
+the training voxels), RMSprop, batch 2 of 96^3 blocks. Differences: upsampling by resize + conv
+(same parameters); RMSprop's 1e-3 and the training length are assumptions.
 """
 
 from jaxseg.config import load_config

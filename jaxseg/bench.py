@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jax
 import ml_collections
+import numpy as np
 
 from jaxseg.data.datasets import open_dataset
 from jaxseg.data.pipeline import training_data
@@ -56,7 +57,8 @@ def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10) 
     after compilation, on `batch` (host arrays) put on the devices once."""
     mesh = mesh_from_config(config.mesh)
     state = build_state(config, mesh, batch["image"].shape[1:-1])
-    loss_fn, forward_with_labels = make_objective(config)
+    loss_fn, forward_with_labels = make_objective(
+        config, [np.bincount(np.ravel(batch["label"]), minlength=config.model.num_classes)])
     step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     on_device = global_batch(batch, mesh)
     holder = {"state": state}

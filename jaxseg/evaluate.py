@@ -20,6 +20,7 @@ from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, prediction_suffix, write_label_map
+from jaxseg.models import model_head
 from jaxseg.metrics import (
     average_surface_distance,
     hausdorff_distance,
@@ -142,7 +143,8 @@ def _fused_prediction(restored: list, case) -> np.ndarray:
     """Label map of a case from the mean class probabilities of the restored runs' whole-volume predictions."""
     probabilities = [segment_case(state, case.image, config, mesh, case.pad_value)[1]
                      for config, state, _, mesh in restored]
-    return label_map(average_probabilities(probabilities), restored[0][0].inference)
+    config = restored[0][0]
+    return label_map(average_probabilities(probabilities), config.inference, model_head(config.model))
 
 
 def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, labels: dict[int, str]) -> None:

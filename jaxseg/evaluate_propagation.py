@@ -19,7 +19,7 @@ import numpy as np
 from jaxseg.config import ConfigError
 from jaxseg.data.cases import LoadedCase
 from jaxseg.inference import simulated_correction_curve
-from jaxseg.models import downsampling_factor
+from jaxseg.models import downsampling_factor, model_head
 from jaxseg.report import correction_curves_figure
 from jaxseg.train.propagation import model_mask_step, organ_slices, propagation_classes
 from jaxseg.train.state import TrainState
@@ -48,7 +48,8 @@ class PropagationEvaluation:
         """One-shot label map (I, J, K) uint8 of a case's organs (where masks overlap, the organ
         listed later in the configured classes wins); records each organ's curve."""
         axis = case.image.plane_axis(self.config.data.plane)
-        step_fn = model_mask_step(self.state, downsampling_factor(self.config.model), case.pad_value[0])
+        step_fn = model_mask_step(self.state, downsampling_factor(self.config.model), case.pad_value[0],
+                                  model_head(self.config.model))
         prediction = np.zeros(case.label.shape, np.uint8)
         stacked = np.moveaxis(prediction, axis, 0)  # A view: writing slices writes the prediction.
         for value in propagation_classes(self.config, np.unique(case.label.array)):

@@ -61,9 +61,14 @@ def test_bad_model_keys_are_named(override, message):
     assert message in str(err.value)
 
 
-def test_a_sigmoid_head_needs_a_sigmoid_loss():
-    with pytest.raises(ConfigError, match="'model.head' = 'sigmoid' does not fit 'loss.name' = 'dice_ce'"):
-        load_config("demo", ["model.name=unet2d_sigmoid", "model.features=None"])
+def test_a_sigmoid_head_has_one_output_per_foreground_class():
+    config = load_config("demo", ["model.name=unet2d_sigmoid", "model.features=None"])  # the demo's 5 classes
+    assert build_model(config.model).num_classes == 4
+    config = load_config("pig_ct_unet2d")
+    model = build_model(config.model)
+    shapes = variable_shapes(model, (1, 64, 64, 1))
+    assert (model.head, model.num_classes) == ("sigmoid", 1)
+    assert (count(shapes["params"]), count(shapes["batch_stats"])) == (81_831_025, 36_480)
 
 
 def test_options_that_do_not_apply_to_the_network_are_errors(tmp_path):

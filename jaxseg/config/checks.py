@@ -75,11 +75,19 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "model.num_classes": _positive,
     "model.in_channels": _positive,
     "model.features": lambda v: v is None or (len(v) >= 2 and all(f > 0 for f in v)),
-    "loss.name": _one_of("dice_ce", "cross_entropy", "dice", "jaccard", "focal"),
     "loss.dice_weight": _non_negative,
     "loss.ce_weight": _non_negative,
     "loss.class_weights": lambda v: all(w > 0 for w in v),
     "loss.focal_gamma": _non_negative,
+    "loss.focal_alpha": lambda v: v is None or 0 <= v <= 1,
+    "loss.pos_weight": _positive,
+    "loss.neg_weight": _positive,
+    "loss.bce_weights": _one_of("given", "inverse_frequency"),
+    "loss.smooth_nr": _non_negative,
+    "loss.smooth_dr": _non_negative,
+    "loss.gdl_weight_type": _one_of("square", "simple", "uniform"),
+    "loss.tversky_alpha": _non_negative,
+    "loss.tversky_beta": _non_negative,
     "optimizer.name": _one_of("adam", "adamw", "sgd", "rmsprop"),
     "optimizer.learning_rate": _positive,
     "optimizer.schedule": _one_of("constant", "cosine", "poly", "piecewise"),
@@ -105,6 +113,7 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "inference.blend": _one_of("gaussian", "constant"),
     "inference.mirror_axes": lambda v: all(a in (0, 1, 2) for a in v) and len(set(v)) == len(v),
     "inference.batch_size": _positive,
+    "inference.threshold": lambda v: 0 < v < 1,
     "evaluate.overlay_cases": _non_negative,
     "adversarial.weight": _non_negative,
     "adversarial.features": lambda v: len(v) >= 1 and all(f > 0 for f in v),
@@ -155,6 +164,8 @@ _rule_docs = {
     "loss.class_weights": "positive weights, one per class",
     "optimizer.momentum": "in [0, 1)",
     "train.best_metric_ema": "in [0, 1)",
+    "loss.focal_alpha": "unset (None) or a weight in [0, 1]",
+    "inference.threshold": "a probability in (0, 1)",
     "optimizer.boundaries": "strictly increasing positive step numbers",
     "mesh.data": "-1 (all devices) or a positive device count",
     "data.folds": "0 (no cross-validation) or at least 2 folds",
@@ -266,7 +277,7 @@ def _validate_layout(config: ml_collections.ConfigDict) -> None:
 
 def _validate_model(config: ml_collections.ConfigDict) -> None:
     """The model section names a network whose options fit together, and one the training can use."""
-    from jaxseg.models import build_model  # The option lists live with the networks; imports JAX.
+    from jaxseg.models import build_model, model_head  # The option lists live with the networks; imports JAX.
 
     try:
         model = build_model(config.model)
@@ -274,16 +285,37 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
             model.check()
     except ValueError as err:
         raise ConfigError(f"config section 'model' (model.name = {config.model.name!r}): {err}") from None
-    if model.head != "softmax":  # Every loss of loss.name reads logits with a softmax.
-        raise ConfigError(f"config key 'model.head' = {model.head!r} does not fit 'loss.name' = "
-                          f"{config.loss.name!r}, a softmax loss")
     if getattr(model, "padding", "same") != "same":
         raise ConfigError("config key 'model.padding' = 'valid': training needs same padding (labels are not cropped)")
     if config.adversarial.enabled and getattr(model, "deep_supervision", False):
         raise ConfigError("config key 'adversarial.enabled' needs 'model.deep_supervision' = false: the "
                           "discriminator judges the full-resolution output")
-    if config.model.num_classes < 2 and model.head == "softmax":
-        raise ConfigError("config key 'model.num_classes' must be >= 2 (background included) for a softmax head")
+    if config.model.num_classes < 2:
+        raise ConfigError("config key 'model.num_classes' must be >= 2: the label maps' classes, background included")
+    head = model_head(config.model)
+    _validate_loss(config.loss, head)
+    if config.inference.threshold != 0.5 and (head == "softmax" or config.data.sampler == "pairs"):
+        raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
+                          "sigmoid heads' outputs (softmax heads take the arg-max; propagation thresholds at 0.5)")
+
+
+def _validate_loss(loss: ml_collections.ConfigDict, activation: str) -> None:
+    """`loss.name` exists and reads the model's head; every loss key set away from its default is read by it."""
+    from jaxseg.config.schema import base_config
+    from jaxseg.train.objective import LOSSES, loss_keys_read
+
+    if loss.name not in LOSSES:
+        raise ConfigError(f"config key 'loss.name' = {loss.name!r} is invalid: expected one of {', '.join(LOSSES)}")
+    heads = LOSSES[loss.name].keys
+    if activation not in heads:
+        other = {"sigmoid": "bce", "softmax": "cross_entropy"}[activation] if loss.name in ("bce", "cross_entropy") else None
+        raise ConfigError(f"config key 'loss.name' = {loss.name!r} reads a {' or '.join(heads)} head, but the model's "
+                          f"head is {activation}" + (f" (use loss.name = {other!r} or set model.head)" if other else ""))
+    defaults, read = base_config().loss, loss_keys_read(loss, activation)
+    for key in loss:
+        if key != "name" and key not in read and loss[key] != defaults[key]:
+            raise ConfigError(f"config key 'loss.{key}' = {loss[key]!r} has no effect: loss.name = {loss.name!r} "
+                              f"under a {activation} head reads " + (", ".join(f"loss.{k}" for k in sorted(read)) or "no option"))
 
 
 def _validate_detection(config: ml_collections.ConfigDict) -> None:

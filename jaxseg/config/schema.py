@@ -87,7 +87,9 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "unet"  # A preset of jaxseg.models.PRESETS; the network keys below that are set override it.
-    c.model.num_classes = 2  # Output channels: classes including background (softmax head), labels (sigmoid).
+    # Classes of the label maps, background included. Outputs: this many with a softmax head, one per
+    # foreground class (num_classes - 1) with a sigmoid head.
+    c.model.num_classes = 2
     c.model.in_channels = 1  # Image channels (plus one for a prior mask).
     # Network keys: None keeps the preset's value. Their meaning: jaxseg.models.UNet.
     c.model.features = _unset(tuple)  # Channels per level (depth = len - 1), or derived from the next four:
@@ -120,13 +122,27 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = _unset(str)  # Compute dtype: float32 | bfloat16 (parameters stay float32).
     c.model.remat = _unset(bool)
 
-    c.loss = ml_collections.ConfigDict()
-    c.loss.name = "dice_ce"  # dice_ce | cross_entropy | dice | jaccard | focal
-    c.loss.dice_weight = 1.0
-    c.loss.ce_weight = 1.0
-    c.loss.include_background = False  # Dice and Jaccard: count class 0 too.
-    c.loss.class_weights = ()  # One weight per class for the CE term (and focal alpha); () = unweighted.
+    c.loss = ml_collections.ConfigDict()  # Every name and its options: jaxseg.train.objective.LOSSES, README "Losses".
+    # dice_ce | cross_entropy (softmax) | bce (sigmoid) | dice | jaccard | generalized_dice | tversky | focal
+    c.loss.name = "dice_ce"
+    c.loss.dice_weight = 1.0  # dice_ce: weight of the Dice term...
+    c.loss.ce_weight = 1.0  # ...and of the cross-entropy (BCE under a sigmoid head).
+    c.loss.include_background = False  # Overlap losses of a softmax head: count class 0 too.
+    c.loss.class_weights = ()  # Softmax: one weight per class for the CE term (and focal's alpha); () = unweighted.
+    c.loss.pos_weight = 1.0  # Sigmoid BCE (bce, dice_ce): weight of the foreground term...
+    c.loss.neg_weight = 1.0  # ...and of the background term.
+    # given: pos/neg_weight as set | inverse_frequency: seed 000's 1/f and 1/(1-f), f the foreground
+    # fraction of the prepared training cases' voxels (f = 0.289 gives 3.460 and 1.406).
+    c.loss.bce_weights = "given"
+    c.loss.smooth_nr = 1e-5  # Overlap losses: added to the numerator...
+    c.loss.smooth_dr = 1e-5  # ...and the denominator (seed 003's soft Dice: 1 and 1).
+    c.loss.batch_dice = True  # Overlap losses: sums over the whole batch (nnU-Net), else per sample.
+    c.loss.squared_pred = False  # dice: p^2 and g^2 in the denominator (Milletari's V-Net Dice).
+    c.loss.gdl_weight_type = "square"  # generalized_dice: square | simple | uniform (MONAI's w_type).
+    c.loss.tversky_alpha = 0.5  # tversky: weight of false positives...
+    c.loss.tversky_beta = 0.5  # ...and of false negatives.
     c.loss.focal_gamma = 2.0
+    c.loss.focal_alpha = _unset(float)  # Sigmoid focal: foreground weight alpha, background 1 - alpha; unset: none.
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop
@@ -163,6 +179,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.inference.largest_component = False  # Keep each class's largest connected component only.
     c.inference.fill_holes = False  # Fill background holes enclosed by a class.
     c.inference.batch_size = 32  # Slices or windows per forward pass.
+    c.inference.threshold = 0.5  # Sigmoid heads: a voxel belongs to class c + 1 when output c is at least this.
 
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3

@@ -48,10 +48,21 @@ def volume_probabilities(predict_fn: ProbabilityFn, image: np.ndarray, plane_axi
     return resize_linear(probabilities, shape) if resized else probabilities
 
 
-def label_map(probabilities: np.ndarray, inference: ml_collections.ConfigDict) -> np.ndarray:
-    """Arg-max labels (uint8) of probabilities (..., C), then the configured post-processing."""
-    labels = probabilities.argmax(-1).astype(np.uint8)
-    classes = range(1, probabilities.shape[-1])
+def label_map(probabilities: np.ndarray, inference: ml_collections.ConfigDict,
+              activation: str = "softmax") -> np.ndarray:
+    """Labels (uint8) of probabilities (..., C), then the configured post-processing.
+
+    softmax: the arg-max class. sigmoid: output c is class c + 1 where it reaches `inference.threshold`;
+    where several do, the highest class wins (nested regions: the innermost).
+    """
+    if activation == "sigmoid":
+        labels = np.zeros(probabilities.shape[:-1], np.uint8)
+        for c in range(probabilities.shape[-1]):
+            labels[probabilities[..., c] >= inference.threshold] = c + 1
+        classes = range(1, probabilities.shape[-1] + 1)
+    else:
+        labels = probabilities.argmax(-1).astype(np.uint8)
+        classes = range(1, probabilities.shape[-1])
     if inference.largest_component:
         labels = keep_largest_component(labels, classes)
     if inference.fill_holes:

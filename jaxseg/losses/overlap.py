@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg.losses._targets import channel_targets, probabilities, reduce_axes
-from jaxseg.losses.cross_entropy import cross_entropy
+from jaxseg.losses.cross_entropy import binary_cross_entropy, cross_entropy
 
 
 def _probs_and_targets(logits: jax.Array, labels: jax.Array, activation: str,
@@ -56,12 +56,15 @@ def jaccard_loss(logits: jax.Array, labels: jax.Array, include_background: bool 
     return per_class.sum(-1).mean()
 
 
+GDL_WEIGHT_TYPES = ("square", "simple", "uniform")
+
+
 def generalized_dice_loss(logits: jax.Array, labels: jax.Array, include_background: bool = False,
                           smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = True, *,
-                          activation: str = "softmax") -> jax.Array:
-    """Generalised Dice (Sudre et al. 2017), MONAI's GeneralizedDiceLoss(w_type="square").
+                          activation: str = "softmax", w_type: str = "square") -> jax.Array:
+    """Generalised Dice (Sudre et al. 2017), MONAI's GeneralizedDiceLoss with the same w_type.
 
-    w_c = 1 / (sum g_c)^2; loss = 1 - (2 sum_c w_c sum p g + smooth_nr) / (sum_c w_c (sum p + sum g) + smooth_dr),
+    w_c = 1 / (sum g_c)^2 (square), 1 / sum g_c (simple) or 1 (uniform); loss = 1 - (2 sum_c w_c sum p g + smooth_nr) / (sum_c w_c (sum p + sum g) + smooth_dr),
     per sample (mean over samples) or over the batch. A class absent from the targets would get an
     infinite weight: as MONAI, it gets the largest finite weight instead.
     """
@@ -71,7 +74,11 @@ def generalized_dice_loss(logits: jax.Array, labels: jax.Array, include_backgrou
     denominator = p.sum(axes) + g.sum(axes)
     ground = g.sum(axes)
     present = ground > 0
-    w = jnp.where(present, 1.0 / jnp.where(present, ground, 1.0) ** 2, 0.0)
+    if w_type not in GDL_WEIGHT_TYPES:
+        raise ValueError(f"w_type must be one of {', '.join(GDL_WEIGHT_TYPES)}, got '{w_type}'")
+    safe = jnp.where(present, ground, 1.0)
+    w = {"square": 1.0 / safe**2, "simple": 1.0 / safe, "uniform": jnp.ones_like(safe)}[w_type]
+    w = jnp.where(present, w, 0.0)
     w = jnp.where(present, w, w.max(-1, keepdims=True))
     numer = 2.0 * (w * intersection).sum(-1) + smooth_nr
     denom = (w * denominator).sum(-1) + smooth_dr
@@ -95,11 +102,19 @@ def tversky_loss(logits: jax.Array, labels: jax.Array, alpha: float = 0.5, beta:
 
 
 def dice_ce_loss(logits: jax.Array, labels: jax.Array, dice_weight: float = 1.0, ce_weight: float = 1.0,
-                 include_background: bool = False, class_weights: jax.Array | None = None) -> jax.Array:
-    """nnU-Net's Dice + CE: dice_weight * batch soft Dice (smooth 1e-5) + ce_weight * cross-entropy.
+                 include_background: bool = False, class_weights: jax.Array | None = None, *,
+                 smooth_nr: float = 1e-5, smooth_dr: float = 1e-5, batch: bool = True, squared_pred: bool = False,
+                 activation: str = "softmax", pos_weight: float = 1.0, neg_weight: float = 1.0) -> jax.Array:
+    """nnU-Net's Dice + CE: dice_weight * soft Dice (`dice_loss`, batch Dice by default) + ce_weight * CE.
 
+    The CE is softmax cross-entropy weighted by `class_weights` under a softmax head, and sigmoid
+    BCE weighted by pos_weight / neg_weight under a sigmoid one (MONAI's DiceCELoss(sigmoid=True)).
     nnU-Net adds -Dice rather than 1 - Dice; the constant changes neither gradients nor optima.
-    class_weights, if given, weight the cross-entropy term only.
     """
-    dice = dice_loss(logits, labels, include_background, batch=True)
-    return dice_weight * dice + ce_weight * cross_entropy(logits, labels, class_weights=class_weights)
+    dice = dice_loss(logits, labels, include_background, smooth_nr, smooth_dr, batch, activation=activation,
+                     squared_pred=squared_pred)
+    if activation == "sigmoid":
+        ce = binary_cross_entropy(logits, labels, pos_weight, neg_weight)
+    else:
+        ce = cross_entropy(logits, labels, class_weights=class_weights)
+    return dice_weight * dice + ce_weight * ce

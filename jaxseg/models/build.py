@@ -57,10 +57,25 @@ def build_preset(name: str, **overrides: Any) -> nn.Module:
 
 def build_model(model_config: ml_collections.ConfigDict) -> nn.Module:
     """The network a config's `model` section describes: the preset `model.name`, then every network key
-    the section sets (is not None)."""
+    the section sets (is not None).
+
+    `model.num_classes` counts the classes of the label maps, background included; the network has
+    that many outputs with a softmax head and one per foreground class (num_classes - 1) with a
+    sigmoid head, as seed 000's single sigmoid output for a binary task.
+    """
     options = {k: tuple(v) if isinstance(v, list) else v  # A config file may hold lists.
                for k, v in model_config.items() if k not in _DATA_KEYS and v is not None}
+    if model_head(model_config) == "sigmoid":
+        options["num_classes"] = model_config.num_classes - 1
     return build_preset(model_config.name, **options)
+
+
+def model_head(model_config: ml_collections.ConfigDict) -> str:
+    """"softmax" or "sigmoid": `model.head` when set, else the preset's (softmax for networks without one)."""
+    if model_config.get("head") is not None:
+        return model_config.head
+    network, options = network_options(model_config.name)
+    return options.get("head", getattr(network, "head", "softmax"))
 
 
 def downsampling_factor(model_config: ml_collections.ConfigDict) -> int:

@@ -65,7 +65,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
 
     checkpoints = Checkpoints(workdir / "checkpoints", keep=config.train.keep_checkpoints,
                               best_metric=best_metric_key(config))
-    loss_fn, forward_with_labels = make_objective(config)
+    loss_fn, forward_with_labels = make_objective(config, [case.class_voxels for case in train_data.cases])
     step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     val_fn = (lambda state: validate(state, val_cases, config, mesh)) if val_cases else None
     return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)

@@ -16,7 +16,7 @@ from jaxseg.data.cases import LoadedCase
 from jaxseg.data.slices import padded_size, plane_stack
 from jaxseg.inference.propagation import MaskStepFn, correction_slices, propagate
 from jaxseg.metrics import dice_score
-from jaxseg.models import downsampling_factor
+from jaxseg.models import downsampling_factor, model_head
 from jaxseg.train.state import TrainState, model_variables
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class _ModelMask:
 
     apply_fn: Callable
     pad_multiple: int
+    activation: str  # The model's head: softmax over (background, foreground) or one sigmoid output.
 
     def __call__(self, variables: dict, pad_value: jax.Array, x: jax.Array) -> jax.Array:
         """Foreground probability (H, W) of one [image, prior] slice x (H, W, 2).
@@ -40,16 +41,19 @@ class _ModelMask:
         image = jnp.pad(x[..., 0], pad, constant_values=pad_value)
         prior = jnp.pad(x[..., 1], pad)
         logits = self.apply_fn(variables, jnp.stack([image, prior], axis=-1)[None], train=False)
+        if self.activation == "sigmoid":
+            return jax.nn.sigmoid(logits)[0, :height, :width, 0]
         return jax.nn.softmax(logits, axis=-1)[0, :height, :width, 1]
 
 
-def model_mask_step(state: TrainState, pad_multiple: int, pad_value: float) -> MaskStepFn:
-    """A 2-class softmax model (input [image, prior]) as a MaskStepFn: (H, W, 2) -> P(foreground) (H, W).
+def model_mask_step(state: TrainState, pad_multiple: int, pad_value: float, activation: str) -> MaskStepFn:
+    """A binary model (input [image, prior]; a 2-class softmax or a 1-output sigmoid head, `activation`)
+    as a MaskStepFn: (H, W, 2) -> P(foreground) (H, W).
 
     pad_value: the normalised intensity of empty space (`LoadedCase.pad_value`: air for CT). The
     parameters travel as traced arguments, so new weights (the next validation) reuse the compilation.
     """
-    return jax.tree_util.Partial(_ModelMask(state.apply_fn, pad_multiple), model_variables(state),
+    return jax.tree_util.Partial(_ModelMask(state.apply_fn, pad_multiple, activation), model_variables(state),
                                  jnp.float32(pad_value))
 
 
@@ -84,7 +88,7 @@ def validate_propagation(state: TrainState, cases: list[LoadedCase], config: ml_
     pad_multiple = downsampling_factor(config.model)
     scores = []
     for case in cases:
-        step_fn = model_mask_step(state, pad_multiple, case.pad_value[0])
+        step_fn = model_mask_step(state, pad_multiple, case.pad_value[0], model_head(config.model))
         for value in propagation_classes(config, np.unique(case.label.array)):
             images, truth = organ_slices(case, config.data.plane, value)
             scores.append(one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty))

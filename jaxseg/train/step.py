@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
+from jaxseg.models import deep_supervision_outputs
 from jaxseg.train.mesh import batch_sharding, replicated
 from jaxseg.train.state import TrainState, model_variables
 
@@ -35,7 +36,10 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
     across devices: under jit the mean over a sharded batch axis is a cross-device reduction.
     Dropout keys are folded from the state's key and step. With `forward_with_labels` the model's
     `training_outputs(image, label)` gives what `loss_fn` reads (a GAN's discriminator needs the
-    reference masks), else its logits. Returns the new state and {"loss", "grad_norm"} as scalars.
+    reference masks), else its logits; a model that sows deep-supervision outputs gives the list
+    [logits, *decoder outputs] (full resolution first). Logits smaller than the labels (a
+    valid-padding network) are compared with the labels' centre. Returns the new state and
+    {"loss", "grad_norm"} as scalars.
     """
     dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
@@ -43,10 +47,15 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
         def compute_loss(params):
             variables = {"params": params, "batch_stats": batch_stats}
             inputs = (micro["image"], micro["label"]) if forward_with_labels else (micro["image"],)
-            outputs, updates = state.apply_fn(variables, *inputs, train=True, mutable=["batch_stats"],
+            outputs, updates = state.apply_fn(variables, *inputs, train=True, mutable=["batch_stats", "intermediates"],
                                               rngs={"dropout": jax.random.fold_in(dropout_rng, index)},
                                               method="training_outputs" if forward_with_labels else None)
-            return loss_fn(outputs, micro["label"]), updates.get("batch_stats", batch_stats)
+            labels = micro["label"]
+            if not forward_with_labels:
+                labels = center_crop(labels, outputs.shape[1:-1])
+            if "deep_supervision" in updates.get("intermediates", {}):
+                outputs = [outputs, *deep_supervision_outputs(updates)]
+            return loss_fn(outputs, labels), updates.get("batch_stats", batch_stats)
 
         (loss, new_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
         return new_stats, (loss, grads)
@@ -66,9 +75,21 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
-def predict_step(state: TrainState, images: jax.Array) -> jax.Array:
-    """Class probabilities (N, *spatial, C) for images (N, *spatial, C_in), inference mode."""
-    return jax.nn.softmax(state.apply_fn(model_variables(state), images, train=False), axis=-1)
+def center_crop(labels: jax.Array, spatial_shape: tuple[int, ...]) -> jax.Array:
+    """The centre `spatial_shape` of labels (N, *spatial) or (N, *spatial, C): the voxels a valid-padding
+    network's output covers (the border it consumes is (input - output) / 2 on each side)."""
+    starts = [(size - out) // 2 for size, out in zip(labels.shape[1:], spatial_shape)]
+    if not any(starts):
+        return labels
+    index = tuple(slice(start, start + out) for start, out in zip(starts, spatial_shape))
+    return labels[(slice(None), *index)]
+
+
+def predict_step(state: TrainState, images: jax.Array, activation: str = "softmax") -> jax.Array:
+    """Probabilities (N, *spatial, C) for images (N, *spatial, C_in), inference mode: a softmax over
+    classes, or a sigmoid per output (`activation` = the model's head)."""
+    logits = state.apply_fn(model_variables(state), images, train=False)
+    return jax.nn.sigmoid(logits) if activation == "sigmoid" else jax.nn.softmax(logits, axis=-1)
 
 
 def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1, forward_with_labels: bool = False):

@@ -4,6 +4,7 @@ propagation models, Dice of masks propagated from one annotated slice: `jaxseg.t
 from __future__ import annotations
 
 import functools
+from functools import partial
 
 import jax
 import ml_collections
@@ -16,19 +17,20 @@ from jaxseg.inference import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
 from jaxseg.io import Volume
 from jaxseg.metrics import dice_score, iou_score
-from jaxseg.models import downsampling_factor
+from jaxseg.models import downsampling_factor, model_head
 from jaxseg.train.mesh import data_parallel_size
 from jaxseg.train.propagation import validate_propagation
 from jaxseg.train.state import TrainState
 from jaxseg.train.step import predict_step
 
 
-_predict = jax.jit(predict_step)
+_predict = jax.jit(predict_step, static_argnames="activation")
 
 
 @functools.lru_cache(maxsize=8)
-def _mirrored_predict(mirror_axes: tuple[int, ...]):
-    return jax.jit(lambda state, images: mirror_averaged(lambda x: predict_step(state, x), mirror_axes)(images))
+def _mirrored_predict(mirror_axes: tuple[int, ...], activation: str):
+    return jax.jit(lambda state, images: mirror_averaged(lambda x: predict_step(state, x, activation),
+                                                         mirror_axes)(images))
 
 
 def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.ConfigDict):
@@ -37,8 +39,8 @@ def batch_predictor(state: TrainState, mesh: Mesh, config: ml_collections.Config
 
     B is `inference.batch_size` rounded up to a multiple of the mesh's data axis; returns (predict_fn, B).
     """
-    axes = tuple(config.inference.mirror_axes)
-    compiled = _mirrored_predict(axes) if axes else _predict
+    axes, activation = tuple(config.inference.mirror_axes), model_head(config.model)
+    compiled = _mirrored_predict(axes, activation) if axes else partial(_predict, activation=activation)
 
     def predict(images: np.ndarray) -> np.ndarray:
         return np.asarray(compiled(state, images))
@@ -57,7 +59,7 @@ def segment_case(state: TrainState, image: Volume, config: ml_collections.Config
     model_shape = model_grid_shape(image.array.shape[:3], image.spacing, axis, config.prepare)
     probs = volume_probabilities(predict, image.array, axis, config.inference, batch, downsampling_factor(config.model),
                                  np.asarray(pad_value, np.float32), model_shape)
-    return label_map(probs, config.inference), probs
+    return label_map(probs, config.inference, model_head(config.model)), probs
 
 
 def validate(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict,
