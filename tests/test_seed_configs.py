@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 
 from jaxseg.config import CONFIGS_DIR, load_config
+from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.msd import read_msd_index
+from jaxseg.evaluate import evaluate_runs
+from jaxseg.io import read_nifti
+from jaxseg.train.build import restore_trained
+from jaxseg.train.validation import segment_case
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
 from tests.conftest import tiny_overrides
 
 BRATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2015_deepmedic_subset"
+GOLDEN_PIG_CT_SIGMOID_LOSSES = [0.7456099, 0.7988542]  # loss at steps 2 and 4 (recorded on a CPU)
 BRATS_CASES = ("brats_2013_pat0001_1", "brats_2013_pat0002_1", "brats_2013_pat0003_1")
 
 
@@ -79,3 +85,28 @@ def test_kayalibay_brats_trains_on_brats(tmp_path):
                  "prepare.spacing_mm=(8.0,8.0,8.0)", "inference.roi_size=(24,24,16)",
                  *[f"{k}={v}" for k, v in TINY_TRAIN.items()]]
     _train_tiny("kayalibay_brats", overrides, tmp_path / "run")
+
+
+def test_pig_ct_unet2d_trains_its_sigmoid_network_and_evaluation_thresholds(phantom_root, tmp_path):
+    """Seed 000's recipe as configured: one sigmoid output per foreground class (4 for the phantoms'
+    5 classes), BCE weighted 1/f, 1/(1-f) from the prepared voxels, RMSprop; evaluation thresholds."""
+    extra = {"model.features": (4, 8), "data.batch_size": 2, "train.steps": 4, "train.log_every": 2,
+             "train.val_every": 4, "train.checkpoint_every": 4}
+    overrides = [o for o in tiny_overrides(phantom_root, **{**PHANTOM, **extra}) if not o.startswith("train.steps=6")]
+    config = load_config("pig_ct_unet2d", overrides)
+    fit(config, tmp_path / "run", progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx(GOLDEN_PIG_CT_SIGMOID_LOSSES, rel=1e-4)
+
+    _, state, _, mesh = restore_trained(tmp_path / "run")
+    case = load_cases(open_dataset(config, tmp_path / "run")[1]["test"], config, open_dataset(config, tmp_path / "run")[0])[0]
+    probabilities = segment_case(state, case.image, config, mesh, case.pad_value)[1]
+    assert probabilities.shape[-1] == 4
+    for threshold in (0.5, 0.6):
+        evaluate_runs([tmp_path / "run"], out=tmp_path / f"eval{threshold}", progress=False,
+                      overrides=[f"inference.threshold={threshold}"])
+        written = read_nifti(next((tmp_path / f"eval{threshold}" / "predictions").glob("*.nii.gz")))
+        expected = np.zeros(probabilities.shape[:-1], np.uint8)
+        for c in range(4):
+            expected[probabilities[..., c] >= threshold] = c + 1
+        np.testing.assert_array_equal(written.as_canonical().array, expected)
