@@ -55,6 +55,7 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "sampling.foreground_fraction": lambda v: 0 <= v <= 1,
     "sampling.pair_classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
     "sampling.pair_max_offset": _positive,
+    "sampling.tile_size": _non_negative,
     **{f"augment.{name}_p": lambda v: 0 <= v <= 1 for name in
        ("flip", "rot90", "rotate", "scale", "elastic", "brightness", "contrast", "gamma", "noise", "blur")},
     "augment.rotate_deg": lambda v: 0 <= v <= 180,
@@ -285,8 +286,7 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
             model.check()
     except ValueError as err:
         raise ConfigError(f"config section 'model' (model.name = {config.model.name!r}): {err}") from None
-    if getattr(model, "padding", "same") != "same":
-        raise ConfigError("config key 'model.padding' = 'valid': training needs same padding (labels are not cropped)")
+    _validate_valid_padding(config, model)
     if config.adversarial.enabled and getattr(model, "deep_supervision", False):
         raise ConfigError("config key 'adversarial.enabled' needs 'model.deep_supervision' = false: the "
                           "discriminator judges the full-resolution output")
@@ -297,6 +297,28 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
     if config.inference.threshold != 0.5 and (head == "softmax" or config.data.sampler == "pairs"):
         raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
                           "sigmoid heads' outputs (softmax heads take the arg-max; propagation thresholds at 0.5)")
+
+
+def _validate_valid_padding(config: ml_collections.ConfigDict, model) -> None:
+    """Valid-padding networks train on overlap tiles of 2D slices and predict by overlap-tile."""
+    from jaxseg.models import overlap_tile
+
+    if getattr(model, "padding", "same") != "valid":
+        if config.sampling.tile_size:
+            raise ConfigError(f"config key 'sampling.tile_size' = {config.sampling.tile_size} has no effect: it sizes "
+                              "the tiles of valid-padding networks (model.padding = valid)")
+        return
+    if config.data.sampler != "slices" or config.inference.mode != "slices":
+        raise ConfigError("config key 'model.padding' = 'valid' trains on overlap tiles of 2D slices: it needs "
+                          "'data.sampler' = slices and 'inference.mode' = slices (overlap-tile prediction)")
+    if config.adversarial.enabled or getattr(model, "deep_supervision", False):
+        raise ConfigError("config key 'model.padding' = 'valid' cannot be combined with 'adversarial.enabled' or "
+                          "'model.deep_supervision' (their outputs assume same padding)")
+    try:
+        overlap_tile(config.model, config.sampling.tile_size)
+    except ValueError as err:
+        raise ConfigError(f"config key 'sampling.tile_size' = {config.sampling.tile_size} does not fit the "
+                          f"valid-padding network: {err}") from None
 
 
 def _validate_loss(loss: ml_collections.ConfigDict, activation: str) -> None:

@@ -54,6 +54,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.sampling.class_balanced = False  # blocks: foreground class drawn uniformly, not by volume.
     c.sampling.pair_classes = ()  # pairs: label values to propagate; empty means every foreground class.
     c.sampling.pair_max_offset = 2  # pairs: the prior is the label of slice t+k, 1 <= |k| <= this.
+    # Valid-padding U-Nets (model.padding = valid): the square input tile of training and overlap-tile
+    # inference, pixels; 0: the preset's reference input (572 for ronneberger2015, output 388).
+    c.sampling.tile_size = 0
 
     c.augment = ml_collections.ConfigDict()
     c.augment.flip_p = 0.0  # Per spatial axis.

@@ -21,6 +21,8 @@ from jaxseg.data.pairs import PairSampler
 from jaxseg.data.prepare import PrepareSummary, open_prepared
 from jaxseg.data.schedule import Sampler, batch_iterator
 from jaxseg.data.slices import SliceSampler
+from jaxseg.data.tiles import OverlapTileSampler
+from jaxseg.models import overlap_tile
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,9 @@ def build_sampler(config: ml_collections.ConfigDict, cases: Sequence[PreparedCas
     spatial = SpatialAugmentation.from_config(config.augment)
     intensity = IntensityAugmentation.from_config(config.augment)
     if d.sampler == "slices":
-        return SliceSampler(cases, d.plane, pad_multiple, s.slice_shapes, s.skip_empty_slices, spatial, intensity)
+        sampler = SliceSampler(cases, d.plane, pad_multiple, s.slice_shapes, s.skip_empty_slices, spatial, intensity)
+        tile = overlap_tile(config.model, s.tile_size)
+        return OverlapTileSampler(sampler, *tile[:2]) if tile else sampler
     if d.sampler == "volumes":
         return VolumeSampler(cases, pad_multiple, spatial, intensity)
     if d.sampler == "blocks":

@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 
 from jaxseg.data.preprocess import resize_linear
+from jaxseg.inference.overlap_tile import overlap_tile_predict
 from jaxseg.inference.planes import predict_by_slices
 from jaxseg.inference.postprocess import fill_holes, keep_largest_component
 from jaxseg.inference.sliding_window import sliding_window_predict
@@ -18,7 +19,8 @@ ProbabilityFn = Callable[[np.ndarray], np.ndarray]
 
 def volume_probabilities(predict_fn: ProbabilityFn, image: np.ndarray, plane_axis: int,
                          inference: ml_collections.ConfigDict, batch_size: int, pad_multiple: int,
-                         pad_value: float | np.ndarray, model_shape: tuple[int, ...] | None = None) -> np.ndarray:
+                         pad_value: float | np.ndarray, model_shape: tuple[int, ...] | None = None,
+                         tile: tuple[int, int, int] | None = None) -> np.ndarray:
     """Class probabilities (I, J, K, C) of a normalised volume (I, J, K) or (I, J, K, C_in).
 
     inference.mode "slices": a 2D model on whole slices along `plane_axis` (padded to
@@ -28,13 +30,17 @@ def volume_probabilities(predict_fn: ProbabilityFn, image: np.ndarray, plane_axi
     model_shape: the grid the model was trained on (`jaxseg.data.preprocess.model_grid_shape`: resampled
     to `prepare.spacing_mm`, or slices resized to `prepare.slice_size`): the volume is first resized
     to it (linearly), as `prepare` resized the training cases, and the probabilities back to its grid.
+    tile: (tile_in, tile_out, alignment) of a valid-padding 2D network (`jaxseg.models.overlap_tile`):
+    slices are predicted by overlap-tile instead.
     """
     image = image if image.ndim == 4 else image[..., None]
     shape = image.shape[:3]
     resized = model_shape is not None and tuple(model_shape) != shape
     if resized:
         image = resize_linear(image, tuple(model_shape))
-    if inference.mode == "slices":
+    if tile is not None:
+        probabilities = overlap_tile_predict(predict_fn, image, plane_axis, batch_size, *tile)
+    elif inference.mode == "slices":
         probabilities = predict_by_slices(predict_fn, image, plane_axis, batch_size, pad_multiple, pad_value)
     else:
         roi = tuple(inference.roi_size)

@@ -6,7 +6,7 @@ whether losses and inference read them with a softmax over classes or a sigmoid 
 """
 
 from jaxseg.models.baselines import Ciresan2012, ToyFCN
-from jaxseg.models.build import build_model, build_preset, downsampling_factor, model_head
+from jaxseg.models.build import build_model, build_preset, downsampling_factor, model_head, overlap_tile
 from jaxseg.models.fpn import FPNSegmenter
 from jaxseg.models.presets import PRESETS, level_widths
 from jaxseg.models.receptive_field import receptive_field
@@ -24,5 +24,6 @@ __all__ = [
     "downsampling_factor",
     "level_widths",
     "model_head",
+    "overlap_tile",
     "receptive_field",
 ]

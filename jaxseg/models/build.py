@@ -78,6 +78,17 @@ def model_head(model_config: ml_collections.ConfigDict) -> str:
     return options.get("head", getattr(network, "head", "softmax"))
 
 
+def overlap_tile(model_config: ml_collections.ConfigDict, tile_size: int = 0) -> tuple[int, int, int] | None:
+    """(tile_in, tile_out, alignment) of a valid-padding U-Net: its square input tile (`tile_size`,
+    0: the preset's reference input), the output it gives, and 2^depth (tile starts are multiples of
+    it); None with same padding. ValueError for a tile the network cannot take."""
+    model = build_model(model_config)
+    if getattr(model, "padding", "same") != "valid":
+        return None
+    tile_in = tile_size or PRESETS[model_config.name].input_shape[0]
+    return tile_in, model.output_size(tile_in), 2**model.depth
+
+
 def downsampling_factor(model_config: ml_collections.ConfigDict) -> int:
     """Every spatial input size must be a multiple of this."""
     model = build_model(model_config)

@@ -87,6 +87,27 @@ class UNet(nn.Module):
             return self.encoder_convs()[:-1]
         return (self.decoder_convs_per_level,) * self.depth
 
+    def output_size(self, size: int) -> int:
+        """Output length along one spatial axis for an input of `size` voxels: `size` with same padding;
+        with valid padding each 3^n convolution consumes 2 * dilation voxels, each pooling halves
+        (572 -> 388 for the original U-Net). ValueError for an input the network cannot take."""
+        if self.padding == "same":
+            return size
+        if (self.block, self.down) != ("plain", "maxpool"):
+            raise ValueError("valid padding is defined for block='plain' with down='maxpool' (the original U-Net)")
+        length, consumed = size, 2 * self.dilation
+        for level, convs in enumerate(self.encoder_convs()):
+            if level and length % 2:
+                raise ValueError(f"input length {size} reaches level {level} with an odd length {length}")
+            length = (length // 2 if level else length) - consumed * convs
+            if length < 1:
+                raise ValueError(f"input length {size} is too small: nothing is left at level {level}")
+        for level in reversed(range(self.depth)):
+            length = 2 * length - consumed * self.decoder_convs()[level]
+            if length < 1:
+                raise ValueError(f"input length {size} is too small: nothing is left at decoder level {level}")
+        return length
+
     def conv_settings(self) -> ConvSettings:
         return ConvSettings(self.norm, self.bn_momentum, self.activation, self.padding, self.use_bias,
                             self.kernel_init, self.dtype, self.param_dtype)

@@ -8,7 +8,7 @@ import jax
 import ml_collections
 from jax.sharding import Mesh
 
-from jaxseg.models import build_model, downsampling_factor
+from jaxseg.models import build_model, downsampling_factor, overlap_tile
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator
 from jaxseg.train.checkpoint import Checkpoints, best_metric_key
 from jaxseg.train.mesh import make_mesh, replicated
@@ -32,7 +32,8 @@ def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tu
         tx = alternating({"discriminator": make_optimizer(config.optimizer, config.train.steps), "segmenter": tx},
                          config.adversarial.alternate_every)
     if spatial_shape is None:
-        spatial_shape = (downsampling_factor(config.model),) * 2
+        tile = overlap_tile(config.model, config.sampling.tile_size)
+        spatial_shape = (tile[0] if tile else downsampling_factor(config.model),) * 2
     input_shape = (1, *spatial_shape, config.model.in_channels)
     state = create_train_state(model, tx, jax.random.key(config.seed), input_shape)
     return jax.device_put(state, replicated(mesh))

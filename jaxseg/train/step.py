@@ -11,6 +11,7 @@ import optax
 from jax.sharding import Mesh
 
 from jaxseg.models import deep_supervision_outputs
+from jaxseg.models.blocks import center_crop
 from jaxseg.train.mesh import batch_sharding, replicated
 from jaxseg.train.state import TrainState, model_variables
 
@@ -52,7 +53,7 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
                                               method="training_outputs" if forward_with_labels else None)
             labels = micro["label"]
             if not forward_with_labels:
-                labels = center_crop(labels, outputs.shape[1:-1])
+                labels = center_crop(labels[..., None], outputs.shape[1:-1])[..., 0]
             if "deep_supervision" in updates.get("intermediates", {}):
                 outputs = [outputs, *deep_supervision_outputs(updates)]
             return loss_fn(outputs, labels), updates.get("batch_stats", batch_stats)
@@ -73,16 +74,6 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
         grads = jax.tree.map(lambda g: g.mean(axis=0), grads)
     state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
-
-
-def center_crop(labels: jax.Array, spatial_shape: tuple[int, ...]) -> jax.Array:
-    """The centre `spatial_shape` of labels (N, *spatial) or (N, *spatial, C): the voxels a valid-padding
-    network's output covers (the border it consumes is (input - output) / 2 on each side)."""
-    starts = [(size - out) // 2 for size, out in zip(labels.shape[1:], spatial_shape)]
-    if not any(starts):
-        return labels
-    index = tuple(slice(start, start + out) for start, out in zip(starts, spatial_shape))
-    return labels[(slice(None), *index)]
 
 
 def predict_step(state: TrainState, images: jax.Array, activation: str = "softmax") -> jax.Array:

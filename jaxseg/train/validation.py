@@ -17,7 +17,7 @@ from jaxseg.inference import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
 from jaxseg.io import Volume
 from jaxseg.metrics import dice_score, iou_score
-from jaxseg.models import downsampling_factor, model_head
+from jaxseg.models import downsampling_factor, model_head, overlap_tile
 from jaxseg.train.mesh import data_parallel_size
 from jaxseg.train.propagation import validate_propagation
 from jaxseg.train.state import TrainState
@@ -58,7 +58,8 @@ def segment_case(state: TrainState, image: Volume, config: ml_collections.Config
     axis = image.plane_axis(config.data.plane)
     model_shape = model_grid_shape(image.array.shape[:3], image.spacing, axis, config.prepare)
     probs = volume_probabilities(predict, image.array, axis, config.inference, batch, downsampling_factor(config.model),
-                                 np.asarray(pad_value, np.float32), model_shape)
+                                 np.asarray(pad_value, np.float32), model_shape,
+                                 overlap_tile(config.model, config.sampling.tile_size))
     return label_map(probs, config.inference, model_head(config.model)), probs
 
 
