@@ -49,7 +49,7 @@ def test_config_with_network_keys_survives_json():
     ("model.block=dense", "option 'block' = 'dense'"),
     ("model.name=fpn_resnet", "option 'features' does not apply to model 'fpn_resnet'"),
     ("model.depth=3", "give either features or base_features"),  # configs/demo.py sets model.features.
-    ("model.padding=valid", "does not fit the valid-padding network: input length 64 reaches level 3 with an odd length 13"),
+    ("model.padding=valid", "does not fit the valid-padding network: input length 64 reaches level 3 with an odd length 9"),
     ("model.up_kernel=two", "config key 'model.up_kernel' expects int"),
     ("model.fusion=maybe", "config key 'model.fusion' expects true or false"),
     ("model.features=(8,)", "'model.features' = (8,) is invalid"),
