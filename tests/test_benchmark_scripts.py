@@ -36,9 +36,3 @@ def test_layout_level_gives_the_same_values_in_both_layouts():
     first = level(jnp.moveaxis(x, -1, 1), kernels, False, jnp.float32)
     np.testing.assert_allclose(np.asarray(jnp.moveaxis(first, 1, -1)), np.asarray(last), rtol=1e-5, atol=1e-5)
     assert float(jnp.abs(last).max()) > 0
-
-
-def test_layout_benchmark_row():
-    row = measure(2, 1, 4, 8, jnp.float32, steps=1)
-    assert (row["rank"], row["channels"], row["side"]) == ("2d", 4, 8)
-    assert row["first_over_last"] == row["channels_first_s"] / row["channels_last_s"]
