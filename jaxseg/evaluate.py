@@ -41,8 +41,17 @@ def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
 
 def case_metrics(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str],
                  spacing: tuple[float, ...]) -> dict[str, dict[str, float]]:
-    """Per foreground class: Dice, IoU, HD95 and ASSD (mm; inf when exactly one mask is empty)."""
+    """Per foreground class: Dice, IoU, HD95 and ASSD (in the unit of `spacing`; inf when exactly one
+    mask is empty).
+
+    prediction, reference: (I, J, K) label maps; spacing: (3,) per axis. A one-slice volume (a 2D
+    image) is measured in its plane: on the one-voxel-thick volume every voxel would be surface.
+    """
     metrics = per_class_overlap(prediction, reference, labels)
+    flat = [axis for axis, size in enumerate(reference.shape) if size == 1]
+    if flat and len(flat) < reference.ndim:
+        prediction, reference = prediction.squeeze(tuple(flat)), reference.squeeze(tuple(flat))
+        spacing = tuple(s for axis, s in enumerate(spacing) if axis not in flat)
     for value, name in labels.items():
         if value:
             pred, true = prediction == value, reference == value
@@ -80,7 +89,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
 
     runs: run folders (their best checkpoint), checkpoints folders or step folders.
     Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
-    class, foreground_mean; Dice, IoU, HD95 and ASSD in mm, inf written as Infinity), per_case.csv,
+    class, foreground_mean; Dice, IoU, HD95 and ASSD, inf written as Infinity; `distance_unit`: mm,
+    or px for 2D images whose files give no pixel size; 2D images are measured in 2D), per_case.csv,
     summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
     overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
     each image's geometry (predictions/<case>.png, the image's size, for 2D images).
@@ -121,10 +131,13 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
                 Volume(prediction, case.image.affine),
                 out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source)),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
+            "distance_unit": case.spacing_unit,
         })
         cases[case.case_id] = (case, prediction)
     checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
-    summary = {"checkpoints": checkpoints, "split": split, **summarize(per_case)}
+    units = sorted({case["distance_unit"] for case in per_case})
+    unit = units[0] if len(units) == 1 else f"mixed ({', '.join(units)}): see each case"
+    summary = {"checkpoints": checkpoints, "split": split, "distance_unit": unit, **summarize(per_case)}
     if propagation:
         summary["propagation"] = propagation.report(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -132,6 +145,7 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
     (out / "summary.md").write_text(
         f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
+        f"Surface distances (HD95, ASSD in summary.json and per_case.csv) are in {unit}.\n\n"
         f"## Dice over cases\n\n{statistics_table(dice_by_class)}\n")
     (out / "per_case.csv").write_text(to_csv(summary))
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)

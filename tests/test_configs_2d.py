@@ -11,6 +11,7 @@ from PIL import Image
 from jaxseg.config import load_config
 from jaxseg.evaluate import evaluate_runs
 from jaxseg.io import read_dicom_image
+from jaxseg.metrics import average_surface_distance, hausdorff_distance
 from jaxseg.predict import predict_file
 from jaxseg.train.loop import fit
 from tests.data_samples import CXR, DSB, ISBI, image_folder_subset, msd_spinalcord_contrasts, need
@@ -61,6 +62,13 @@ def test_2d_run_evaluates_with_png_predictions(isbi_run, tmp_path):
     assert case["prediction_file"].endswith(".png") and prediction.shape == (512, 512)
     assert set(np.unique(prediction)) <= {0, 1}
     assert (tmp_path / "eval" / "overlays.png").is_file()
+    # Surface distances in 2D and in pixels (the PNGs give no pixel size), said in both reports.
+    membrane = np.asarray(Image.open(case["reference_file"])) == 0
+    assert summary["distance_unit"] == case["distance_unit"] == "px"
+    assert case["metrics"]["membrane"]["HD95"] == hausdorff_distance(prediction == 1, membrane, percentile=95)
+    assert case["metrics"]["membrane"]["ASSD"] == pytest.approx(average_surface_distance(prediction == 1, membrane))
+    assert "Surface distances (HD95, ASSD in summary.json and per_case.csv) are in px." in (
+        tmp_path / "eval" / "summary.md").read_text()
 
 
 def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):

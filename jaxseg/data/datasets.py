@@ -136,5 +136,5 @@ def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: 
             log.error("case %s skipped: %s", case.case_id, err)
             continue
         image, pads = _model_image(raw.image, settings)
-        loaded.append(LoadedCase(case.case_id, image, raw.label, pads))
+        loaded.append(LoadedCase(case.case_id, image, raw.label, pads, raw.spacing_unit))
     return loaded
