@@ -47,10 +47,9 @@ def test_config_trains_tiny(name, tmp_path):
 
 @pytest.fixture(scope="module")
 def isbi_run(tmp_path_factory):
-    need(ISBI)
     workdir = tmp_path_factory.mktemp("isbi") / "run"
-    fit(load_config("isbi_membranes_unet", _overrides({**TINY, "train.steps": 3, "train.val_every": 3})), workdir,
-        progress=False)
+    values = {**TINY, "train.steps": 3, "train.val_every": 3, "data.root": need(ISBI)}
+    fit(load_config("isbi_membranes_unet", _overrides(values)), workdir, progress=False)
     return workdir
 
 

@@ -23,6 +23,18 @@ from jaxseg.io import ReadError, Volume
 log = logging.getLogger(__name__)
 
 
+def required_root(config: ml_collections.ConfigDict, what: str) -> Path:
+    """`data.root` as an existing folder; ConfigError saying to set it (configs name no default
+    location: each says in its docstring which data it reads). `what` says what the folder holds."""
+    set_it = f"set data.root (--config.data.root=FOLDER) to {what}"
+    if not config.data.root:
+        raise ConfigError(f"{set_it}: config '{config.name}' reads a dataset and its 'data.root' is empty")
+    root = Path(config.data.root)
+    if not root.is_dir():
+        raise ConfigError(f"{set_it}: config key 'data.root' = {str(root)!r} is not a folder")
+    return root
+
+
 def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
     """The dataset folder; for `data.source = "phantom"`, generated there first if absent."""
     if config.data.source == "phantom":
@@ -31,10 +43,7 @@ def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path
         if not (root / "dataset.json").exists():
             log.info("generating %d phantom cases in %s", p.num_cases, root)
         return write_phantom_dataset(root, p.num_cases, tuple(p.shape), tuple(p.spacing_mm), p.seed)
-    if not config.data.root:
-        raise ConfigError(f"config key 'data.root' is empty: set it to the dataset folder ('data.source' = "
-                          f"{config.data.source!r})")
-    return Path(config.data.root)
+    return required_root(config, f"the dataset folder ('data.source' = {config.data.source!r})")
 
 
 def read_index(config: ml_collections.ConfigDict, workdir: str | Path) -> DatasetIndex:

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from jaxseg.config import ConfigError
+from jaxseg.data.datasets import required_root
 from jaxseg.data.msd import split_cases
 from jaxseg.data.schedule import batch_iterator
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
@@ -59,9 +60,9 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
     """Every image of `detection.boxes_csv` with its boxes, in CSV order; ConfigError naming the key
     for a missing CSV setting, an unknown label or more boxes than `detection.max_boxes`."""
     d = config.detection
-    if not config.data.root or not d.boxes_csv:
-        raise ConfigError("config keys 'data.root' and 'detection.boxes_csv' must name the dataset folder and its box CSV")
-    root = Path(config.data.root)
+    root = required_root(config, "the folder of the images and their box CSV")
+    if not d.boxes_csv:
+        raise ConfigError("config key 'detection.boxes_csv' is empty: set it to the box CSV (relative to data.root)")
     csv_path = root / d.boxes_csv
     classes = {name: number for number, name in enumerate(d.classes, start=1)}
     images = []
