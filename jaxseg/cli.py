@@ -79,6 +79,15 @@ def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_split(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = load_config(args.config, overrides)
+    from jaxseg.split import format_split, split_listing
+
+    listing = split_listing(config, args.workdir)
+    print(json.dumps(listing, indent=2) if args.json else format_split(listing))
+    return 0
+
+
 def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
     import tempfile
 
@@ -257,6 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--json", action="store_true", help="print JSON (keys folder, cases, prepared, reused, failed)")
     prepare.set_defaults(run=_cmd_prepare)
 
+    split = sub.add_parser("split", help="the train, val and test cases of a config's dataset",
+                           description="List the case ids of the train, validation and test splits that training "
+                           "and evaluation use: drawn by data.split_seed (data.num_val, data.num_test, data.folds) "
+                           "or pinned by data.test_cases / data.val_cases (case names, or a text file of them).")
+    split.add_argument("--config", required=True, help=CONFIG_HELP)
+    split.add_argument("--workdir", default=".", help="run folder (a phantom dataset is generated in its phantom/)")
+    split.add_argument("--json", action="store_true", help="print JSON (keys dataset, train, val, test)")
+    split.set_defaults(run=_cmd_split)
+
     bench = sub.add_parser("bench", help="throughput measurements").add_subparsers(dest="what", required=True,
                                                                                   metavar="WHAT")
     bench_data = bench.add_parser("data", help="input pipeline samples/s next to the model's train step",
@@ -328,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(rest)
     if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench",
-                                          "plan"):
+                                          "plan", "split"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -14,9 +14,10 @@ from jaxseg.data.cases import LoadedCase, read_case
 from jaxseg.data.dicom_folders import read_dicom_folders
 from jaxseg.data.folders import read_dsb2018, read_image_folders
 from jaxseg.data.images2d import COLOURS
-from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
+from jaxseg.data.msd import Case, DatasetIndex, read_msd_index
 from jaxseg.data.prepare import PrepareSummary, cache_folder, cache_root, prepare_cases
 from jaxseg.data.preprocess import Preprocessing, normalize
+from jaxseg.data.splits import config_split
 from jaxseg.data.synthetic import write_phantom_dataset
 from jaxseg.io import ReadError, Volume
 
@@ -69,13 +70,7 @@ def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tupl
             f"config key 'model.num_classes' = {config.model.num_classes} but the dataset at {index.root} "
             f"defines {index.num_classes} labels {index.labels}"
         )
-    d = config.data
-    try:
-        splits = split_cases(index.cases, d.num_val, d.num_test, d.split_seed, d.folds, d.fold)
-    except ValueError as err:
-        raise ConfigError(f"config keys 'data.num_val', 'data.num_test', 'data.folds' do not fit the cases of "
-                          f"{index.root}: {err}") from None
-    return index, splits
+    return index, config_split(config, index.cases)
 
 
 def preprocessing(config: ml_collections.ConfigDict, index: DatasetIndex) -> Preprocessing:

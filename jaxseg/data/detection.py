@@ -20,7 +20,7 @@ from PIL import Image
 
 from jaxseg.config import ConfigError
 from jaxseg.data.datasets import required_root
-from jaxseg.data.msd import split_cases
+from jaxseg.data.splits import config_split
 from jaxseg.data.schedule import batch_iterator
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.image2d import IMAGE_SUFFIXES
@@ -83,12 +83,9 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
 
 
 def detection_splits(config: ml_collections.ConfigDict, images: Sequence[DetectionImage]) -> dict[str, tuple[DetectionImage, ...]]:
-    """train / val / test images by `data.num_val`, `data.num_test`, `data.split_seed` (and folds)."""
-    d = config.data
-    try:
-        return split_cases(tuple(images), d.num_val, d.num_test, d.split_seed, d.folds, d.fold)
-    except ValueError as err:
-        raise ConfigError(f"config keys 'data.num_val', 'data.num_test' do not fit the {len(images)} images: {err}") from None
+    """train / val / test images by `data.num_val`, `data.num_test`, `data.split_seed` (and folds), or
+    pinned by `data.test_cases` / `data.val_cases` (see `jaxseg.data.splits`)."""
+    return config_split(config, images)
 
 
 def read_pixels(image: DetectionImage, channels: int) -> np.ndarray:
