@@ -139,7 +139,7 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     runs = args.workdir or [args.checkpoint]
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
-    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides)
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data)
     if summary.get("task") == "detection":
         from jaxseg.evaluate_detection import format_detection_summary
 
@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--workdir", action="append", help="run folder written by `jaxseg train` (repeatable)")
     source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
+    evaluate.add_argument("--data", metavar="DATASET", help="score every labelled case of this dataset folder instead "
+                          "(the run's preprocessing; its layout: the run's data.source and layout.*, which "
+                          "--config.data.source=... and --config.layout.KEY=... change)")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
     evaluate.set_defaults(run=_cmd_evaluate)
 

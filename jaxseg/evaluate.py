@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxseg.config import ConfigError, apply_override, validate
-from jaxseg.data.datasets import load_cases, open_dataset
+from jaxseg.data.datasets import load_cases, open_dataset, read_index
 from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
@@ -70,22 +70,55 @@ def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
     return run, "best"
 
 
-def restore_for_inference(run: str | Path, overrides: Sequence[str] = ()):
+AFTER_TRAINING = ("inference.", "evaluate.", "propagation.")
+# With `data`: the keys that describe another dataset's files (its preprocessing stays the run's).
+DATASET_KEYS = ("data.source=", "layout.")
+
+
+def restore_for_inference(run: str | Path, overrides: Sequence[str] = (), data: str | Path | None = None):
     """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*`/`propagation.*` overrides
-    applied to the config saved with it (other sections describe how the model was trained)."""
+    applied to the config saved with it (other sections describe how the model was trained).
+
+    data: another dataset folder to read (data.root); `data.source` and `layout.*` may then be
+    overridden too. A phantom run reads it as the Decathlon layout its phantoms were written in.
+    """
     config, state, step, mesh = restore_checkpoint(*checkpoint_location(run))
+    allowed = AFTER_TRAINING + (DATASET_KEYS if data is not None else ())
+    if data is not None:
+        config.data.root = str(data)
+        config.data.source = "msd" if config.data.source == "phantom" else config.data.source
     for override in overrides:
-        if not override.startswith(("inference.", "evaluate.", "propagation.")):
+        if not override.startswith(allowed):
             raise ConfigError(f"override '{override}': only inference.*, evaluate.* and propagation.* keys can "
-                              "change after training")
+                              "change after training (and data.source and layout.* with --data)")
         apply_override(config, override)
     validate(config)
     return config, state, step, mesh
 
 
+def dataset_cases(config, workdir: Path, split: str, data: str | Path | None) -> tuple:
+    """(index, cases, split name) to evaluate: a split of the run's dataset, or with `data` every
+    labelled case of that folder, after checking its classes and channels against the run's."""
+    if data is None:
+        index, splits = open_dataset(config, workdir)
+        if not splits[split]:
+            raise ValueError(f"split '{split}' of {index.root} has no cases")
+        return index, splits[split], split
+    index = read_index(config, workdir)
+    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:  # Pairs: one organ at a time.
+        raise ConfigError(f"dataset {index.root} has {index.num_classes} classes {index.labels}; the run's model "
+                          f"predicts {config.model.num_classes}")
+    if len(index.channels) != config.model.in_channels:
+        raise ConfigError(f"dataset {index.root} has {len(index.channels)} image channel(s) {index.channels}; the "
+                          f"run's model takes {config.model.in_channels}")
+    return index, index.cases, "all"
+
+
 def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
-                  progress: bool = True, overrides: Sequence[str] = ()) -> dict:
-    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset.
+                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None) -> dict:
+    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset,
+    or on every labelled case of another dataset folder `data` (any layout `data.source` reads;
+    the run's preprocessing; its classes and channels must be the run's; summary "split" = "all").
 
     runs: run folders (their best checkpoint), checkpoints folders or step folders.
     Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
@@ -106,15 +139,15 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
         if len(runs) > 1:
             raise ValueError("detection runs are evaluated one at a time (no fusion)")
         workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
+        if data is not None:
+            raise ValueError("--data is for segmentation runs: a detection run is evaluated on its own dataset")
         return evaluate_detection_run(*checkpoint_location(runs[0]), workdir, split, out, overrides)
-    restored = [restore_for_inference(run, overrides) for run in runs]
+    restored = [restore_for_inference(run, overrides, data) for run in runs]
     first_config = restored[0][0]
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
     out = Path(out) if out else workdir / "eval"
-    index, splits = open_dataset(first_config, workdir)
+    index, evaluated, split = dataset_cases(first_config, workdir, split, data)
     out.mkdir(parents=True, exist_ok=True)
-    if not splits[split]:
-        raise ValueError(f"split '{split}' of {index.root} has no cases")
     per_case, cases = [], {}
     propagation, predict, labels = None, lambda case: _fused_prediction(restored, case), index.labels
     if first_config.data.sampler == "pairs":
@@ -122,7 +155,7 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
         propagation = PropagationEvaluation(*restored[0][:2], index.labels)
         predict, labels = propagation.predict, propagation.labels
-    for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
+    for case in tqdm(load_cases(evaluated, first_config, index), desc=f"evaluate {split}", disable=not progress):
         prediction = predict(case)
         per_case.append({
             "case_id": case.case_id,
