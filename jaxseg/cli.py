@@ -177,6 +177,15 @@ def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
 def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.models.info import format_model_info, model_info, parse_input_shape
 
+    if (args.preset is None) == (args.config is None) or (overrides and not args.config):
+        raise ConfigError("model-info takes a PRESET or --config FILE (with its --config.KEY=VALUE overrides)")
+    if args.config:
+        from jaxseg.plan import trained_network_info
+
+        info = trained_network_info(load_config(args.config, overrides),
+                                    parse_input_shape(args.input_shape) if args.input_shape else None)
+        print(json.dumps(info, indent=2) if args.json else format_model_info(info))
+        return 0
     try:
         info = model_info(args.preset, parse_input_shape(args.input_shape) if args.input_shape else None)
     except ValueError as err:
@@ -327,12 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
 
-    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset",
+    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset "
+                          "or of the network a config trains",
                           description="Parameter and batch-norm statistics counts, output shape(s), forward FLOPs "
-                          "per sample (XLA cost analysis) and receptive field of a preset, for one input.")
-    info.add_argument("preset", metavar="PRESET", help="a preset of jaxseg.models.PRESETS, such as pig_ct_2d "
-                      "(an unknown name lists them)")
-    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the preset's reference input)")
+                          "per sample (XLA cost analysis) and receptive field of a preset, or with --config of the "
+                          "network that config trains (its preset with the config's model options, head, classes "
+                          "and channels), for one input.")
+    info.add_argument("preset", metavar="PRESET", nargs="?", help="a preset of jaxseg.models.PRESETS, such as "
+                      "pig_ct_2d (an unknown name lists them)")
+    info.add_argument("--config", help=CONFIG_HELP + " (instead of PRESET)")
+    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the config's training input, else the "
+                      "preset's reference input)")
     info.add_argument("--json", action="store_true",
                       help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, ...)")
     info.set_defaults(run=_cmd_model_info)
@@ -349,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(rest)
     if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench",
-                                          "plan", "split"):
+                                          "plan", "split", "model-info"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
