@@ -162,7 +162,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             "reference_file": case.label.source,
             "prediction_file": str(write_label_map(
                 Volume(prediction, case.image.affine),
-                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source)),
+                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
+                labels)),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
             "distance_unit": case.spacing_unit,
         })

@@ -68,6 +68,10 @@ def test_2d_run_evaluates_with_png_predictions(isbi_run, tmp_path):
     assert case["metrics"]["membrane"]["ASSD"] == pytest.approx(average_surface_distance(prediction == 1, membrane))
     assert "Surface distances (HD95, ASSD in summary.json and per_case.csv) are in px." in (
         tmp_path / "eval" / "summary.md").read_text()
+    # Viewers show the prediction in colour (a palette), and its sidecar names the classes.
+    assert Image.open(case["prediction_file"]).mode == "P"
+    sidecar = json.loads(Path(case["prediction_file"]).with_suffix(".json").read_text())
+    assert {k: v["name"] for k, v in sidecar["labels"].items()} == {"0": "cell", "1": "membrane"}
 
 
 def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):
@@ -75,6 +79,8 @@ def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):
     out = predict_file(isbi_run, tmp_path / "crop.png", tmp_path / "crop_labels.png")
     labels = np.asarray(Image.open(out))
     assert labels.shape == (100, 70) and set(np.unique(labels)) <= {0, 1}
+    assert json.loads((tmp_path / "crop_labels.json").read_text())["labels"]["1"] == {
+        "name": "membrane", "colour": [255, 38, 38]}
     # A single DICOM image in, a PNG of its size out.
     dicom = Path(pydicom.data.get_testdata_file("CT_small.dcm"))
     labels = np.asarray(Image.open(predict_file(isbi_run, dicom, tmp_path / "ct.png")))

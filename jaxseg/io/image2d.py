@@ -6,6 +6,7 @@ left, as the image is displayed (and as box CSVs count pixels: x is the column, 
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import json
 import os
@@ -148,11 +149,19 @@ def read_mask(path: str | os.PathLike) -> Image2D:
     return Image2D(np.ascontiguousarray(array), None, str(path))
 
 
-def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
+def label_colours(count: int) -> list[tuple[int, int, int]]:
+    """RGB colours of labels 0..count-1 for viewing: 0 black, label n >= 1 a bright hue n - 1 golden-
+    ratio turns round the colour wheel (neighbouring labels far apart, any number of labels)."""
+    hues = (((n - 1) * 0.6180339887) % 1.0 for n in range(1, count))
+    return [(0, 0, 0), *(tuple(round(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 1.0)) for h in hues)]
+
+
+def write_mask(mask: np.ndarray, path: str | os.PathLike, palette: bool = False) -> Path:
     """Write an (H, W) label mask losslessly (PNG or TIFF), atomically: never a partial file.
 
     Stored as uint8 when labels fit (bool becomes 0/1), else uint16; negative or larger labels
-    raise ValueError.
+    raise ValueError. palette: uint8 labels are stored as palette indices coloured by
+    `label_colours`, so that viewers show them while the pixel values stay the labels.
     """
     path = Path(path)
     if not path.name.lower().endswith(MASK_WRITE_SUFFIXES):
@@ -168,7 +177,11 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
-        Image.fromarray(stored).save(tmp)
+        image = Image.fromarray(stored)
+        if palette and stored.dtype == np.uint8:
+            image = image.convert("P") if image.mode != "P" else image  # Mode L -> P keeps the values as indices.
+            image.putpalette([c for colour in label_colours(256) for c in colour])
+        image.save(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
