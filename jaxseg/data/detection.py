@@ -20,8 +20,8 @@ from PIL import Image
 
 from jaxseg.config import ConfigError
 from jaxseg.data.datasets import required_root
-from jaxseg.data.splits import config_split
 from jaxseg.data.schedule import batch_iterator
+from jaxseg.data.splits import config_split
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.image2d import IMAGE_SUFFIXES
 
