@@ -63,8 +63,9 @@ def test_a_config_without_data_root_says_to_set_it(command, name, what, tmp_path
     from jaxseg.cli import main
 
     assert main([command, "--config", name, "--workdir", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err == (f"jaxseg: error: set data.root (--config.data.root=FOLDER) to {what}: config "
-                                       f"'{name}' reads a dataset and its 'data.root' is empty\n")
+    assert capsys.readouterr().err == (f"jaxseg: error: set data.root (--config.data.root=FOLDER; jaxseg evaluate: "
+                                       f"--data FOLDER) to {what}: config '{name}' reads a dataset and its "
+                                       "'data.root' is empty\n")
     assert main([command, "--config", name, "--workdir", str(tmp_path / "run"),
                  f"--config.data.root={tmp_path / 'absent'}"]) == 2
     assert f"config key 'data.root' = '{tmp_path / 'absent'}' is not a folder" in capsys.readouterr().err

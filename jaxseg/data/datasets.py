@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 def required_root(config: ml_collections.ConfigDict, what: str) -> Path:
     """`data.root` as an existing folder; ConfigError saying to set it (configs name no default
     location: each says in its docstring which data it reads). `what` says what the folder holds."""
-    set_it = f"set data.root (--config.data.root=FOLDER) to {what}"
+    set_it = f"set data.root (--config.data.root=FOLDER; jaxseg evaluate: --data FOLDER) to {what}"
     if not config.data.root:
         raise ConfigError(f"{set_it}: config '{config.name}' reads a dataset and its 'data.root' is empty")
     root = Path(config.data.root)
