@@ -85,16 +85,27 @@ def _discs(root, names, mask_dir="labels", suffix="", foreground=1, size=(40, 36
     return root
 
 
-def test_an_image_folder_run_scores_another_image_folder_in_its_own_layout(tmp_path, capsys):
-    train = _discs(tmp_path / "train", [f"t{i}" for i in range(4)])
-    overrides = {"data.source": "image_folders", "data.root": str(train), "data.normalize": "zscore",
-                 "data.num_val": 1, "data.num_test": 0, "data.batch_size": 2, "model.num_classes": 2,
-                 "model.features": (4, 8), "train.steps": 2, "train.log_every": 1, "train.val_every": 2,
-                 "train.checkpoint_every": 2, "optimizer.warmup_steps": 0}
-    run = tmp_path / "run"
-    fit(load_config("demo", [f"{k}={v}".replace(" ", "") for k, v in overrides.items()]), run, progress=False)
-    other = _discs(tmp_path / "other", ["a", "b", "c"], mask_dir="masks", suffix="_mask", foreground=255)
-    assert main(["evaluate", "--workdir", str(run), "--data", str(other), "--out", str(tmp_path / "eval"),
+@pytest.fixture(scope="module")
+def disc_run(tmp_path_factory):
+    """A one-step 2D run on a generated image folder (images/NAME.png, labels/NAME.png with 0/1)."""
+    root = tmp_path_factory.mktemp("discs")
+    overrides = {"data.source": "image_folders", "data.root": str(_discs(root / "train", [f"t{i}" for i in range(4)])),
+                 "data.normalize": "zscore", "data.num_val": 0, "data.num_test": 0, "data.batch_size": 2,
+                 "model.num_classes": 2, "model.features": (4, 8), "train.steps": 1, "train.log_every": 1,
+                 "train.val_every": 1, "train.checkpoint_every": 1, "optimizer.warmup_steps": 0}
+    fit(load_config("demo", [f"{k}={v}".replace(" ", "") for k, v in overrides.items()]), root / "run", progress=False)
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def other_discs(tmp_path_factory):
+    """Another image folder in another layout: masks/NAME_mask.png with 0/255."""
+    return _discs(tmp_path_factory.mktemp("other_discs"), ["a", "b", "c"], mask_dir="masks", suffix="_mask",
+                  foreground=255)
+
+
+def test_an_image_folder_run_scores_another_image_folder_in_its_own_layout(disc_run, other_discs, tmp_path, capsys):
+    assert main(["evaluate", "--workdir", str(disc_run), "--data", str(other_discs), "--out", str(tmp_path / "eval"),
                  "--config.layout.mask_dir=masks", "--config.layout.mask_suffix=_mask",
                  "--config.layout.label_values=((0,0),(255,1))"]) == 0
     assert f"report: {tmp_path / 'eval'}/summary.json" in capsys.readouterr().out
@@ -106,6 +117,8 @@ def test_an_image_folder_run_scores_another_image_folder_in_its_own_layout(tmp_p
         reference = np.asarray(Image.open(case["reference_file"])) == 255
         assert predicted.shape == (40, 36)
         assert case["metrics"]["class_1"]["Dice"] == pytest.approx(dice_score(predicted == 1, reference))
-    # Without the layout overrides the other folder's masks are not found: the error names the image.
-    assert main(["evaluate", "--workdir", str(run), "--data", str(other), "--out", str(tmp_path / "bad")]) == 2
-    assert "no labels/ folder (config key 'layout.mask_dir')" in capsys.readouterr().err
+
+
+def test_another_layout_without_its_layout_keys_is_an_error_naming_the_key(disc_run, other_discs, tmp_path, capsys):
+    assert main(["evaluate", "--workdir", str(disc_run), "--data", str(other_discs), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"jaxseg: error: {other_discs}: no labels/ folder (config key 'layout.mask_dir')\n"
