@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -96,7 +97,7 @@ def restore_for_inference(run: str | Path, overrides: Sequence[str] = (), data: 
     return config, state, step, mesh
 
 
-def dataset_cases(config, workdir: Path, split: str, data: str | Path | None) -> tuple:
+def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, data: str | Path | None) -> tuple:
     """(index, cases, split name) to evaluate: a split of the run's dataset, or with `data` every
     labelled case of that folder, after checking its classes and channels against the run's."""
     if data is None:
