@@ -4,10 +4,12 @@
 Sized as a CPU sanity check: images at 192 x 192, a VGG16 of quarter width, anchors
 64/128/256 (a lung is about 85 x 170 pixels there), 60 steps. With 20 images this overfits:
 it shows the detector learns, not how well it generalises. No horizontal flips: they would
-swap which side the right lung is on. Change data.root to use a copy elsewhere.
-"""
+swap which side the right lung is on.
 
-from pathlib import Path
+Data: set data.root to the folder holding boxes.csv and images/, for example
+`--config.data.root=../shared/data/cxr_lung_covid_hannover`; without it, training and evaluation stop
+with "set data.root (...)".
+"""
 
 from jaxseg.config import base_config
 
@@ -16,7 +18,6 @@ def get_config():
     c = base_config()
     c.name = "cxr_lung_boxes"
     c.task = "detection"
-    c.data.root = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cxr_lung_covid_hannover")
     c.data.num_val = 0
     c.data.num_test = 0
     c.data.batch_size = 4

@@ -10,7 +10,7 @@ with L2 1e-4, batch 8, 512 x 512 inputs.
 
 Differences, and why:
 - The seed's 1000 RSNA radiographs with the author's own masks are not available: the data are
-  the 20 Hannover radiographs of ../shared/data/cxr_lung_covid_hannover (data.root's default).
+  the 20 Hannover radiographs of ../shared/data/cxr_lung_covid_hannover.
   Mask value 255 is lung; 127 is V7's "Ignore" (devices or markup over the image, 2 images) and is
   taken as background, as torchxrayvision reads these masks (lungs = 255): the training losses
   have no ignore label, and a third class would be learnt from two images.
@@ -18,20 +18,19 @@ Differences, and why:
   validate and 2 are held out for `jaxseg evaluate`. Epochs are not stated: 100 epochs of 16
   images at batch 8.
 - Intensities are z-scored per image (the seed does not say how it scaled its radiographs).
+
+Data: set data.root to a folder laid out as cxr_lung_covid_hannover (images/NAME.jpg, masks/NAME.png),
+for example `--config.data.root=../shared/data/cxr_lung_covid_hannover`; without it, prepare, train
+and evaluate stop with "set data.root (...)".
 """
 
-from pathlib import Path
-
 from jaxseg.config import base_config
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def get_config():
     c = base_config()
     c.name = "cxr_lungs_unet"
     c.data.source = "image_folders"
-    c.data.root = str(SAMPLES / "cxr_lung_covid_hannover")
     c.layout.mask_dir = "masks"
     c.layout.label_values = ((0, 0), (127, 0), (255, 1))
     c.layout.class_names = ("background", "lung")

@@ -12,21 +12,20 @@ membrane, about 22 % of the pixels, is what the challenge segments and what Dice
 A softmax head over the 2 classes with cross-entropy stands for a sigmoid head with BCE (the
 same model and loss). The 30 sections are consecutive slices of one stack: 3 validate and 3 are
 held out for `jaxseg evaluate`, neighbours of training sections (the challenge's own test stack is
-not available). data.root defaults to ../shared/data/isbi2012_em_membrane.
+not available).
+
+Data: set data.root to a folder laid out as isbi2012_em_membrane (images/NN.png, labels/NN.png), for
+example `--config.data.root=../shared/data/isbi2012_em_membrane`; without it, prepare, train and
+evaluate stop with "set data.root (...)".
 """
 
-from pathlib import Path
-
 from jaxseg.config import base_config
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def get_config():
     c = base_config()
     c.name = "isbi_membranes_unet"
     c.data.source = "image_folders"
-    c.data.root = str(SAMPLES / "isbi2012_em_membrane")
     c.layout.label_values = ((0, 1), (255, 0))
     c.layout.class_names = ("cell", "membrane")
     c.data.num_val = 3

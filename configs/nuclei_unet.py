@@ -14,23 +14,20 @@ Differences, and why:
 - The seed's random crops are left out (the slice sampler draws whole resized images); flips stay.
 - The batch size is not stated: 8, the seed's batch for its lung U-Net.
 
-data.root defaults to the 30-image sample in ../shared/data/dsb2018_nuclei (instance maps; see
-jaxseg.data.folders for Kaggle's own stage1_train layout, which also works). The steps are 100
-epochs of its 24 training images; for the full 670 images set train.steps to about 7000.
+Data: set data.root to the nuclei folder, for example the 30-image sample
+`--config.data.root=../shared/data/dsb2018_nuclei` (instance maps; see jaxseg.data.folders for
+Kaggle's own stage1_train layout, which also works); without it, prepare, train and evaluate stop
+with "set data.root (...)". The steps are 100 epochs of the sample's 24 training images; for the
+full 670 images set train.steps to about 7000.
 """
 
-from pathlib import Path
-
 from jaxseg.config import base_config
-
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def get_config():
     c = base_config()
     c.name = "nuclei_unet"
     c.data.source = "dsb2018"
-    c.data.root = str(SAMPLES / "dsb2018_nuclei")
     c.layout.colour = "rgb"
     c.data.num_val = 3
     c.data.num_test = 3

@@ -79,6 +79,15 @@ def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _cmd_split(args: argparse.Namespace, overrides: list[str]) -> int:
+    config = load_config(args.config, overrides)
+    from jaxseg.split import format_split, split_listing
+
+    listing = split_listing(config, args.workdir)
+    print(json.dumps(listing, indent=2) if args.json else format_split(listing))
+    return 0
+
+
 def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
     import tempfile
 
@@ -130,7 +139,7 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     runs = args.workdir or [args.checkpoint]
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
-    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides)
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data)
     if summary.get("task") == "detection":
         from jaxseg.evaluate_detection import format_detection_summary
 
@@ -168,6 +177,15 @@ def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
 def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.models.info import format_model_info, model_info, parse_input_shape
 
+    if (args.preset is None) == (args.config is None) or (overrides and not args.config):
+        raise ConfigError("model-info takes a PRESET or --config FILE (with its --config.KEY=VALUE overrides)")
+    if args.config:
+        from jaxseg.plan import trained_network_info
+
+        info = trained_network_info(load_config(args.config, overrides),
+                                    parse_input_shape(args.input_shape) if args.input_shape else None)
+        print(json.dumps(info, indent=2) if args.json else format_model_info(info))
+        return 0
     try:
         info = model_info(args.preset, parse_input_shape(args.input_shape) if args.input_shape else None)
     except ValueError as err:
@@ -212,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--workdir", action="append", help="run folder written by `jaxseg train` (repeatable)")
     source.add_argument("--checkpoint", help="a checkpoints folder or one step's folder")
     evaluate.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
+    evaluate.add_argument("--data", metavar="DATASET", help="score every labelled case of this dataset folder instead "
+                          "(the run's preprocessing; its layout: the run's data.source and layout.*, which "
+                          "--config.data.source=... and --config.layout.KEY=... change)")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
@@ -256,6 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workdir", help="run folder whose prepared/ holds the cache when data.cache_dir is empty")
     prepare.add_argument("--json", action="store_true", help="print JSON (keys folder, cases, prepared, reused, failed)")
     prepare.set_defaults(run=_cmd_prepare)
+
+    split = sub.add_parser("split", help="the train, val and test cases of a config's dataset",
+                           description="List the case ids of the train, validation and test splits that training "
+                           "and evaluation use: drawn by data.split_seed (data.num_val, data.num_test, data.folds) "
+                           "or pinned by data.test_cases / data.val_cases (case names, or a text file of them).")
+    split.add_argument("--config", required=True, help=CONFIG_HELP)
+    split.add_argument("--workdir", default=".", help="run folder (a phantom dataset is generated in its phantom/)")
+    split.add_argument("--json", action="store_true", help="print JSON (keys dataset, train, val, test)")
+    split.set_defaults(run=_cmd_split)
 
     bench = sub.add_parser("bench", help="throughput measurements").add_subparsers(dest="what", required=True,
                                                                                   metavar="WHAT")
@@ -306,12 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
                          "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
     inspect.set_defaults(run=_cmd_inspect)
 
-    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset",
+    info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset "
+                          "or of the network a config trains",
                           description="Parameter and batch-norm statistics counts, output shape(s), forward FLOPs "
-                          "per sample (XLA cost analysis) and receptive field of a preset, for one input.")
-    info.add_argument("preset", metavar="PRESET", help="a preset of jaxseg.models.PRESETS, such as pig_ct_2d "
-                      "(an unknown name lists them)")
-    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the preset's reference input)")
+                          "per sample (XLA cost analysis) and receptive field of a preset, or with --config of the "
+                          "network that config trains (its preset with the config's model options, head, classes "
+                          "and channels), for one input.")
+    info.add_argument("preset", metavar="PRESET", nargs="?", help="a preset of jaxseg.models.PRESETS, such as "
+                      "pig_ct_2d (an unknown name lists them)")
+    info.add_argument("--config", help=CONFIG_HELP + " (instead of PRESET)")
+    info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the config's training input, else the "
+                      "preset's reference input)")
     info.add_argument("--json", action="store_true",
                       help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, ...)")
     info.set_defaults(run=_cmd_model_info)
@@ -328,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(rest)
     if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench",
-                                          "plan"):
+                                          "plan", "split", "model-info"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

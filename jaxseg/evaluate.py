@@ -11,11 +11,12 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
 from jaxseg.config import ConfigError, apply_override, validate
-from jaxseg.data.datasets import load_cases, open_dataset
+from jaxseg.data.datasets import load_cases, open_dataset, read_index
 from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
@@ -42,8 +43,17 @@ def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
 
 def case_metrics(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str],
                  spacing: tuple[float, ...]) -> dict[str, dict[str, float]]:
-    """Per foreground class: Dice, IoU, HD95 and ASSD (mm; inf when exactly one mask is empty)."""
+    """Per foreground class: Dice, IoU, HD95 and ASSD (in the unit of `spacing`; inf when exactly one
+    mask is empty).
+
+    prediction, reference: (I, J, K) label maps; spacing: (3,) per axis. A one-slice volume (a 2D
+    image) is measured in its plane: on the one-voxel-thick volume every voxel would be surface.
+    """
     metrics = per_class_overlap(prediction, reference, labels)
+    flat = [axis for axis, size in enumerate(reference.shape) if size == 1]
+    if flat and len(flat) < reference.ndim:
+        prediction, reference = prediction.squeeze(tuple(flat)), reference.squeeze(tuple(flat))
+        spacing = tuple(s for axis, s in enumerate(spacing) if axis not in flat)
     for value, name in labels.items():
         if value:
             pred, true = prediction == value, reference == value
@@ -62,26 +72,60 @@ def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
     return run, "best"
 
 
-def restore_for_inference(run: str | Path, overrides: Sequence[str] = ()):
+AFTER_TRAINING = ("inference.", "evaluate.", "propagation.")
+# With `data`: the keys that describe another dataset's files (its preprocessing stays the run's).
+DATASET_KEYS = ("data.source=", "layout.")
+
+
+def restore_for_inference(run: str | Path, overrides: Sequence[str] = (), data: str | Path | None = None):
     """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*`/`propagation.*` overrides
-    applied to the config saved with it (other sections describe how the model was trained)."""
+    applied to the config saved with it (other sections describe how the model was trained).
+
+    data: another dataset folder to read (data.root); `data.source` and `layout.*` may then be
+    overridden too. A phantom run reads it as the Decathlon layout its phantoms were written in.
+    """
     config, state, step, mesh = restore_checkpoint(*checkpoint_location(run))
+    allowed = AFTER_TRAINING + (DATASET_KEYS if data is not None else ())
+    if data is not None:
+        config.data.root = str(data)
+        config.data.source = "msd" if config.data.source == "phantom" else config.data.source
     for override in overrides:
-        if not override.startswith(("inference.", "evaluate.", "propagation.")):
+        if not override.startswith(allowed):
             raise ConfigError(f"override '{override}': only inference.*, evaluate.* and propagation.* keys can "
-                              "change after training")
+                              "change after training (and data.source and layout.* with --data)")
         apply_override(config, override)
     validate(config)
     return config, state, step, mesh
 
 
+def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, data: str | Path | None) -> tuple:
+    """(index, cases, split name) to evaluate: a split of the run's dataset, or with `data` every
+    labelled case of that folder, after checking its classes and channels against the run's."""
+    if data is None:
+        index, splits = open_dataset(config, workdir)
+        if not splits[split]:
+            raise ValueError(f"split '{split}' of {index.root} has no cases")
+        return index, splits[split], split
+    index = read_index(config, workdir)
+    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:  # Pairs: one organ at a time.
+        raise ConfigError(f"dataset {index.root} has {index.num_classes} classes {index.labels}; the run's model "
+                          f"predicts {config.model.num_classes}")
+    if len(index.channels) != config.model.in_channels:
+        raise ConfigError(f"dataset {index.root} has {len(index.channels)} image channel(s) {index.channels}; the "
+                          f"run's model takes {config.model.in_channels}")
+    return index, index.cases, "all"
+
+
 def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
-                  progress: bool = True, overrides: Sequence[str] = ()) -> dict:
-    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset.
+                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None) -> dict:
+    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset,
+    or on every labelled case of another dataset folder `data` (any layout `data.source` reads;
+    the run's preprocessing; its classes and channels must be the run's; summary "split" = "all").
 
     runs: run folders (their best checkpoint), checkpoints folders or step folders.
     Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
-    class, foreground_mean; Dice, IoU, HD95 and ASSD in mm, inf written as Infinity), per_case.csv,
+    class, foreground_mean; Dice, IoU, HD95 and ASSD, inf written as Infinity; `distance_unit`: mm,
+    or px for 2D images whose files give no pixel size; 2D images are measured in 2D), per_case.csv,
     summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
     overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
     each image's geometry (predictions/<case>.png, the image's size, for 2D images).
@@ -97,15 +141,15 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
         if len(runs) > 1:
             raise ValueError("detection runs are evaluated one at a time (no fusion)")
         workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
+        if data is not None:
+            raise ValueError("--data is for segmentation runs: a detection run is evaluated on its own dataset")
         return evaluate_detection_run(*checkpoint_location(runs[0]), workdir, split, out, overrides)
-    restored = [restore_for_inference(run, overrides) for run in runs]
+    restored = [restore_for_inference(run, overrides, data) for run in runs]
     first_config = restored[0][0]
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
     out = Path(out) if out else workdir / "eval"
-    index, splits = open_dataset(first_config, workdir)
+    index, evaluated, split = dataset_cases(first_config, workdir, split, data)
     out.mkdir(parents=True, exist_ok=True)
-    if not splits[split]:
-        raise ValueError(f"split '{split}' of {index.root} has no cases")
     per_case, cases = [], {}
     propagation, predict, labels = None, lambda case: _fused_prediction(restored, case), index.labels
     if first_config.data.sampler == "pairs":
@@ -113,19 +157,23 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
         propagation = PropagationEvaluation(*restored[0][:2], index.labels)
         predict, labels = propagation.predict, propagation.labels
-    for case in tqdm(load_cases(splits[split], first_config, index), desc=f"evaluate {split}", disable=not progress):
+    for case in tqdm(load_cases(evaluated, first_config, index), desc=f"evaluate {split}", disable=not progress):
         prediction = predict(case)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
             "prediction_file": str(write_label_map(
                 Volume(prediction, case.image.affine),
-                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source)),
+                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
+                labels)),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
+            "distance_unit": case.spacing_unit,
         })
         cases[case.case_id] = (case, prediction)
     checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
-    summary = {"checkpoints": checkpoints, "split": split, **summarize(per_case)}
+    units = sorted({case["distance_unit"] for case in per_case})
+    unit = units[0] if len(units) == 1 else f"mixed ({', '.join(units)}): see each case"
+    summary = {"checkpoints": checkpoints, "split": split, "distance_unit": unit, **summarize(per_case)}
     if propagation:
         summary["propagation"] = propagation.report(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -133,6 +181,7 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
     (out / "summary.md").write_text(
         f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
+        f"Surface distances (HD95, ASSD in summary.json and per_case.csv) are in {unit}.\n\n"
         f"## Dice over cases\n\n{statistics_table(dice_by_class)}\n")
     (out / "per_case.csv").write_text(to_csv(summary))
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)

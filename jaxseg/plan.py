@@ -21,6 +21,7 @@ import ml_collections
 
 from jaxseg.config import ConfigError, config_from_json
 from jaxseg.models import downsampling_factor
+from jaxseg.models.info import config_model_info
 from jaxseg.perf.step_cost import compile_train_step_for, random_batch, step_memory, time_steps
 from jaxseg.train.build import build_state
 from jaxseg.train.mesh import mesh_from_config
@@ -44,16 +45,37 @@ def parse_bytes(text: str) -> int:
 
 def default_spatial_shape(config: ml_collections.ConfigDict) -> tuple[int, ...]:
     """The training input's spatial shape the config implies without reading data: sampling.block_shape
-    for blocks; the phantom's in-plane size for 2D slices or pairs of phantoms. Otherwise the data
-    decides it and the caller must give one (ConfigError)."""
+    for blocks; prepare.slice_size, else the phantom's in-plane size, for 2D slices or pairs (padded
+    to the network's multiple as the sampler pads). Otherwise the data decides it and the caller
+    must give one (ConfigError)."""
     if config.data.sampler == "blocks":
         return tuple(config.sampling.block_shape)
+    if config.prepare.slice_size and config.data.sampler in ("slices", "pairs"):
+        factor = downsampling_factor(config.model)
+        return tuple(-(-s // factor) * factor for s in config.prepare.slice_size)
     if config.data.source == "phantom" and config.data.sampler in ("slices", "pairs"):
         plane = {"axial": (0, 1), "coronal": (0, 2), "sagittal": (1, 2)}[config.data.plane]
         factor = downsampling_factor(config.model)
         return tuple(-(-config.phantom.shape[a] // factor) * factor for a in plane)  # Padded as the sampler pads.
     raise ConfigError(f"config '{config.name}': the input size of data.sampler = {config.data.sampler!r} on "
                       f"data.source = {config.data.source!r} depends on the data; give the spatial shape")
+
+
+def trained_network_info(config: ml_collections.ConfigDict, input_shape: Sequence[int] | None = None) -> dict:
+    """`jaxseg model-info --config`: `config_model_info` of the network the config trains, for one
+    input of `input_shape` (*spatial, model.in_channels), default the config's training input
+    (`default_spatial_shape`), else the preset's reference size. Adds "config" (its name)."""
+    if config.task != "segmentation":
+        raise ConfigError(f"config '{config.name}' trains task = {config.task!r}: model-info describes "
+                          "segmentation networks")
+    if input_shape is not None and tuple(input_shape)[-1:] != (config.model.in_channels,):
+        raise ConfigError(f"input shape {tuple(input_shape)}: the last size is the channels, and config "
+                          f"'{config.name}' has 'model.in_channels' = {config.model.in_channels}")
+    try:
+        spatial = tuple(input_shape)[:-1] if input_shape is not None else default_spatial_shape(config)
+    except ConfigError:
+        spatial = None  # The data decides the training size: the preset's reference input stands in.
+    return {"config": config.name, **config_model_info(config.model, spatial)}
 
 
 def largest_fitting(fits: Callable[[int], bool], unit: int = 1, limit: int = 2**16) -> int:

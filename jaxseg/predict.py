@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jaxseg.data.datasets import prepare_image
+from jaxseg.data.folders import class_labels
 from jaxseg.data.images2d import image_channels
 from jaxseg.evaluate import restore_for_inference
 from jaxseg.io import (
@@ -40,12 +41,13 @@ def is_planar_input(input_path: str | Path) -> bool:
     return is_planar_file(input_path) and not Path(input_path).is_dir()
 
 
-def write_prediction(labels: Volume, source: Volume, input_path: str | Path, output_path: str | Path) -> Path:
+def write_prediction(labels: Volume, source: Volume, input_path: str | Path, output_path: str | Path,
+                     class_names: dict[int, str] | None = None) -> Path:
     """Write a label map computed on the canonical (RAS) grid of `source` (read from `input_path`) in
-    the input's own geometry: a 2D image's size, a NIfTI file's header and axis order, or a DICOM
-    series' affine."""
+    the input's own geometry: a 2D image's size (a palette PNG/TIFF with a NAME.json naming
+    `class_names`), a NIfTI file's header and axis order, or a DICOM series' affine."""
     if is_planar_input(input_path) or is_nifti(input_path):
-        return write_label_map(labels, output_path, input_path)
+        return write_label_map(labels, output_path, input_path, class_names)
     return write_label_map(labels.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
 
 
@@ -73,4 +75,5 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
     image, pad_value = prepare_image(source, config)
     labels, _ = segment_case(state, image, config, mesh, pad_value)
-    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path)
+    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path,
+                            class_labels(tuple(config.layout.class_names), config.model.num_classes))

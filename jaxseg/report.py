@@ -53,15 +53,23 @@ def overlay_figure(path: str | Path, rows: Sequence[tuple[str, np.ndarray, np.nd
 
 
 def training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
-    """Loss (log scale) and validation Dice against step, from a run's metrics.jsonl."""
+    """Loss (log scale) against step, and beside it the validation metrics (val_dice, its running
+    average, val_ap50, ...) when the run validated: a run without validation gets the loss panel only.
+    Figure: 5 x 3.5 inches per panel at 100 dpi."""
     records = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
-    fig, (loss_ax, dice_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
+    names = sorted({k for r in records for k in r if k.startswith("val_")})
+    fig, axes = plt.subplots(1, 2 if names else 1, figsize=(10 if names else 5, 3.5), squeeze=False)
+    loss_ax = axes[0, 0]
     loss_ax.plot([r["step"] for r in records], [r["loss"] for r in records])
     loss_ax.set(xlabel="step", ylabel="training loss", yscale="log")
-    validated = [r for r in records if "val_dice" in r]
-    dice_ax.plot([r["step"] for r in validated], [r["val_dice"] for r in validated], marker="o")
-    dice_ax.set(xlabel="step", ylabel="validation Dice (foreground mean)", ylim=(0, 1))
-    for ax in (loss_ax, dice_ax):
+    if names:
+        val_ax = axes[0, 1]
+        for name in names:
+            validated = [r for r in records if name in r]
+            val_ax.plot([r["step"] for r in validated], [r[name] for r in validated], marker="o", label=name)
+        val_ax.set(xlabel="step", ylabel="validation (foreground mean)", ylim=(0, 1))
+        val_ax.legend(fontsize=8)
+    for ax in axes.ravel():
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)

@@ -11,6 +11,7 @@ from PIL import Image
 from jaxseg.config import load_config
 from jaxseg.evaluate import evaluate_runs
 from jaxseg.io import read_dicom_image
+from jaxseg.metrics import average_surface_distance, hausdorff_distance
 from jaxseg.predict import predict_file
 from jaxseg.train.loop import fit
 from tests.data_samples import CXR, DSB, ISBI, image_folder_subset, msd_spinalcord_contrasts, need
@@ -46,10 +47,9 @@ def test_config_trains_tiny(name, tmp_path):
 
 @pytest.fixture(scope="module")
 def isbi_run(tmp_path_factory):
-    need(ISBI)
     workdir = tmp_path_factory.mktemp("isbi") / "run"
-    fit(load_config("isbi_membranes_unet", _overrides({**TINY, "train.steps": 3, "train.val_every": 3})), workdir,
-        progress=False)
+    values = {**TINY, "train.steps": 3, "train.val_every": 3, "data.root": need(ISBI)}
+    fit(load_config("isbi_membranes_unet", _overrides(values)), workdir, progress=False)
     return workdir
 
 
@@ -61,6 +61,17 @@ def test_2d_run_evaluates_with_png_predictions(isbi_run, tmp_path):
     assert case["prediction_file"].endswith(".png") and prediction.shape == (512, 512)
     assert set(np.unique(prediction)) <= {0, 1}
     assert (tmp_path / "eval" / "overlays.png").is_file()
+    # Surface distances in 2D and in pixels (the PNGs give no pixel size), said in both reports.
+    membrane = np.asarray(Image.open(case["reference_file"])) == 0
+    assert summary["distance_unit"] == case["distance_unit"] == "px"
+    assert case["metrics"]["membrane"]["HD95"] == hausdorff_distance(prediction == 1, membrane, percentile=95)
+    assert case["metrics"]["membrane"]["ASSD"] == pytest.approx(average_surface_distance(prediction == 1, membrane))
+    assert "Surface distances (HD95, ASSD in summary.json and per_case.csv) are in px." in (
+        tmp_path / "eval" / "summary.md").read_text()
+    # Viewers show the prediction in colour (a palette), and its sidecar names the classes.
+    assert Image.open(case["prediction_file"]).mode == "P"
+    sidecar = json.loads(Path(case["prediction_file"]).with_suffix(".json").read_text())
+    assert {k: v["name"] for k, v in sidecar["labels"].items()} == {"0": "cell", "1": "membrane"}
 
 
 def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):
@@ -68,6 +79,8 @@ def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):
     out = predict_file(isbi_run, tmp_path / "crop.png", tmp_path / "crop_labels.png")
     labels = np.asarray(Image.open(out))
     assert labels.shape == (100, 70) and set(np.unique(labels)) <= {0, 1}
+    assert json.loads((tmp_path / "crop_labels.json").read_text())["labels"]["1"] == {
+        "name": "membrane", "colour": [255, 38, 38]}
     # A single DICOM image in, a PNG of its size out.
     dicom = Path(pydicom.data.get_testdata_file("CT_small.dcm"))
     labels = np.asarray(Image.open(predict_file(isbi_run, dicom, tmp_path / "ct.png")))

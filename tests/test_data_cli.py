@@ -46,3 +46,26 @@ def test_bench_data_puts_the_pipeline_next_to_the_train_step(phantom_root, tmp_p
     assert result["ratio"] == pytest.approx(result["data_samples_per_s"] / result["train_samples_per_s"], rel=0.01)
     assert result["data_mb_per_s"] == pytest.approx(result["data_samples_per_s"] * result["batch_mb"] / 4, rel=0.01)
 
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (REPO / "configs").glob("*.py")))
+def test_shipped_configs_name_no_data_location(name):
+    assert load_config(name).data.root == ""
+
+
+@pytest.mark.parametrize("command, name, what", [
+    ("prepare", "cxr_lungs_unet", "the dataset folder ('data.source' = 'image_folders')"),
+    ("train", "isbi_membranes_unet", "the dataset folder ('data.source' = 'image_folders')"),
+    ("prepare", "nuclei_unet", "the dataset folder ('data.source' = 'dsb2018')"),
+    ("train", "cxr_lung_boxes", "the folder of the images and their box CSV"),
+])
+def test_a_config_without_data_root_says_to_set_it(command, name, what, tmp_path, capsys):
+    from jaxseg.cli import main
+
+    assert main([command, "--config", name, "--workdir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == (f"jaxseg: error: set data.root (--config.data.root=FOLDER; jaxseg evaluate: "
+                                       f"--data FOLDER) to {what}: config '{name}' reads a dataset and its "
+                                       "'data.root' is empty\n")
+    assert main([command, "--config", name, "--workdir", str(tmp_path / "run"),
+                 f"--config.data.root={tmp_path / 'absent'}"]) == 2
+    assert f"config key 'data.root' = '{tmp_path / 'absent'}' is not a folder" in capsys.readouterr().err

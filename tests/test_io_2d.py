@@ -216,3 +216,31 @@ def test_dicom_single_images_from_the_pydicom_and_nibabel_wheels():
         read_dicom_image(PYDICOM_FILES / "SC_rgb_rle_2frame.dcm")
     with pytest.raises(ReadError, match="liver_1frame.dcm: is a DICOM SEG"):
         read_dicom_image(PYDICOM_FILES / "liver_1frame.dcm")
+
+
+# ---------------------------------------------------------------- label maps a viewer shows
+
+
+def test_2d_label_maps_are_palette_images_with_a_sidecar_naming_the_classes(tmp_path):
+    import json
+
+    from jaxseg.io import image_volume, write_label_map
+    from jaxseg.io.image2d import Image2D, label_colours
+
+    labels = np.array([[0, 1, 1], [2, 0, 1]], np.uint8)
+    volume = image_volume(Image2D(labels), labels).as_canonical()  # any axis order: written as the image
+    path = write_label_map(volume, tmp_path / "case.png", class_names={0: "background", 1: "liver", 2: "spleen"})
+    image = Image.open(path)
+    assert image.mode == "P" and np.array_equal(np.asarray(image), labels)  # values are the labels
+    assert np.asarray(image.convert("RGB"))[0].tolist() == [[0, 0, 0], [255, 38, 38], [255, 38, 38]]
+    assert label_colours(3) == [(0, 0, 0), (255, 38, 38), (38, 101, 255)]
+    assert json.loads((tmp_path / "case.json").read_text()) == {
+        "encoding": "pixel values are the labels; the PNG/TIFF palette colours them",
+        "labels": {"0": {"name": "background", "colour": [0, 0, 0]}, "1": {"name": "liver", "colour": [255, 38, 38]},
+                   "2": {"name": "spleen", "colour": [38, 101, 255]}}}
+    # Read back as a mask: the labels; and without names, classes are numbered.
+    assert np.array_equal(read_mask(path).array, labels)
+    write_label_map(image_volume(Image2D(labels), labels), tmp_path / "plain.tif")
+    sidecar = json.loads((tmp_path / "plain.json").read_text())
+    assert [v["name"] for v in sidecar["labels"].values()] == ["background", "class_1", "class_2"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "plain.tif")), labels)

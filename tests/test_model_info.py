@@ -41,3 +41,33 @@ def test_model_info_lists_deep_supervision_outputs(capsys):
 def test_model_info_errors_name_the_problem(args, message, capsys):
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_model_info_of_a_config_is_the_network_it_trains(capsys):
+    """The config's preset with its options, head, classes and channels, at its training input size."""
+    assert main(["model-info", "--config", "cxr_lungs_unet", "--config.prepare.slice_size=(64,64)"]) == 0
+    assert capsys.readouterr().out.splitlines()[:4] == [
+        "config 'cxr_lungs_unet': unet2d_sigmoid (softmax head, 2 classes, 1 input channel(s)), input (64, 64, 1)",
+        "  parameters        31,036,546", "  batch-norm stats  11,776", "  output            (64, 64, 2)"]
+    preset = model_info("unet2d_sigmoid", (64, 64, 1))
+    assert preset["head"] == "sigmoid" and preset["output_shape"] == [64, 64, 1]  # what the preset alone shows
+    assert main(["model-info", "--config", "demo", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert {k: info[k] for k in ("config", "model", "classes", "in_channels", "input_shape", "head", "params")} == {
+        "config": "demo", "model": "unet", "classes": 5, "in_channels": 1, "input_shape": [64, 64, 1],
+        "head": "softmax", "params": 482_517}
+    # Three classes: the 1x1 head over the 16 full-resolution features loses 2 x 16 weights and 2 biases.
+    assert main(["model-info", "--config", "demo", "--config.model.num_classes=3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 482_517 - 34
+
+
+@pytest.mark.parametrize("args, message", [
+    (["model-info", "--config", "cxr_lung_boxes"], "config 'cxr_lung_boxes' trains task = 'detection'"),
+    (["model-info", "unet", "--config", "demo"], "model-info takes a PRESET or --config FILE"),
+    (["model-info", "unet", "--config.model.num_classes=3"], "model-info takes a PRESET or --config FILE"),
+    (["model-info", "--config", "demo", "--input-shape", "64,64,3"],
+     "the last size is the channels, and config 'demo' has 'model.in_channels' = 1"),
+])
+def test_model_info_of_a_config_errors(args, message, capsys):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err

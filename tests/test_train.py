@@ -97,7 +97,8 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     result = subprocess.run([sys.executable, "-m", "jaxseg", "evaluate", "--workdir", str(run)],
                             check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     summary = json.loads((run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"checkpoints", "split", "metric_per_case", "mean", "foreground_mean"}
+    assert set(summary) == {"checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean"}
+    assert summary["distance_unit"] == "mm"
     assert len(summary["metric_per_case"]) == 1
     assert set(summary["mean"]) == {"liver", "spleen", "kidney", "spine"}
     assert 0.0 <= summary["foreground_mean"]["Dice"] <= 1.0

@@ -26,6 +26,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.split_seed = 0
     c.data.folds = 0  # k-fold cross-validation over subjects: the test split is fold `data.fold`.
     c.data.fold = 0
+    # Pinned splits: case ids or image file names (a list, or a text file with one per line); each
+    # replaces the seeded choice of its split (its subjects go whole); the other is drawn from the rest.
+    c.data.test_cases = ml_collections.FieldReference((), field_type=object)
+    c.data.val_cases = ml_collections.FieldReference((), field_type=object)
     c.data.plane = "axial"  # Anatomical plane of the 2D slices: axial | coronal | sagittal.
     c.data.normalize = "auto"  # auto (CT window for CT channels, else z-score) | ct | zscore | none.
     c.data.clip_hu = (-250.0, 450.0)  # CT window in HU; clipped values are centred on the window...

@@ -24,12 +24,15 @@ class LoadedCase:
     label: (I, J, K) uint8 label map on the same grid. `image.source` names the image file
     (predictions are written back in its geometry). pad_value: (C,) the normalised value of empty
     space per channel, what inference pads with (see `jaxseg.data.slices`); empty before normalising.
+    spacing_unit: what the grid's spacing measures: "mm", or "px" for a 2D image whose file gives no
+    pixel size (its grid has spacing 1).
     """
 
     case_id: str
     image: Volume
     label: Volume
     pad_value: tuple[float, ...] = ()
+    spacing_unit: str = "mm"
 
 
 def read_volume(path: str | os.PathLike) -> Volume:
@@ -84,9 +87,9 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
     one axial slice (see `jaxseg.data.images2d`).
     """
     if case.reading is None:
-        image, label = _read_image(case), None
+        image, label, unit = _read_image(case), None, "mm"
     else:
-        image, label = read_planar_case(case.images[0], case.label, case.reading)
+        image, label, unit = read_planar_case(case.images[0], case.label, case.reading)
     if image.array.shape[-1] != num_channels:
         raise ReadError(case.images[0], f"has {image.array.shape[-1]} channels, the dataset declares {num_channels}")
     if label is None:
@@ -101,4 +104,5 @@ def read_case(case: Case, num_classes: int, num_channels: int) -> LoadedCase:
         raise ReadError(case.label, f"label values span [{values.min()}, {values.max()}], expected [0, {num_classes})")
     image = image.as_canonical()
     label = label.as_canonical()
-    return LoadedCase(case.case_id, image, Volume(label.array.astype(np.uint8), label.affine, str(case.label)))
+    return LoadedCase(case.case_id, image, Volume(label.array.astype(np.uint8), label.affine, str(case.label)),
+                      spacing_unit=unit)

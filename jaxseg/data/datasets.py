@@ -14,13 +14,26 @@ from jaxseg.data.cases import LoadedCase, read_case
 from jaxseg.data.dicom_folders import read_dicom_folders
 from jaxseg.data.folders import read_dsb2018, read_image_folders
 from jaxseg.data.images2d import COLOURS
-from jaxseg.data.msd import Case, DatasetIndex, read_msd_index, split_cases
+from jaxseg.data.msd import Case, DatasetIndex, read_msd_index
 from jaxseg.data.prepare import PrepareSummary, cache_folder, cache_root, prepare_cases
 from jaxseg.data.preprocess import Preprocessing, normalize
+from jaxseg.data.splits import config_split
 from jaxseg.data.synthetic import write_phantom_dataset
 from jaxseg.io import ReadError, Volume
 
 log = logging.getLogger(__name__)
+
+
+def required_root(config: ml_collections.ConfigDict, what: str) -> Path:
+    """`data.root` as an existing folder; ConfigError saying to set it (configs name no default
+    location: each says in its docstring which data it reads). `what` says what the folder holds."""
+    set_it = f"set data.root (--config.data.root=FOLDER; jaxseg evaluate: --data FOLDER) to {what}"
+    if not config.data.root:
+        raise ConfigError(f"{set_it}: config '{config.name}' reads a dataset and its 'data.root' is empty")
+    root = Path(config.data.root)
+    if not root.is_dir():
+        raise ConfigError(f"{set_it}: config key 'data.root' = {str(root)!r} is not a folder")
+    return root
 
 
 def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path:
@@ -31,10 +44,7 @@ def dataset_root(config: ml_collections.ConfigDict, workdir: str | Path) -> Path
         if not (root / "dataset.json").exists():
             log.info("generating %d phantom cases in %s", p.num_cases, root)
         return write_phantom_dataset(root, p.num_cases, tuple(p.shape), tuple(p.spacing_mm), p.seed)
-    if not config.data.root:
-        raise ConfigError(f"config key 'data.root' is empty: set it to the dataset folder ('data.source' = "
-                          f"{config.data.source!r})")
-    return Path(config.data.root)
+    return required_root(config, f"the dataset folder ('data.source' = {config.data.source!r})")
 
 
 def read_index(config: ml_collections.ConfigDict, workdir: str | Path) -> DatasetIndex:
@@ -60,13 +70,7 @@ def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tupl
             f"config key 'model.num_classes' = {config.model.num_classes} but the dataset at {index.root} "
             f"defines {index.num_classes} labels {index.labels}"
         )
-    d = config.data
-    try:
-        splits = split_cases(index.cases, d.num_val, d.num_test, d.split_seed, d.folds, d.fold)
-    except ValueError as err:
-        raise ConfigError(f"config keys 'data.num_val', 'data.num_test', 'data.folds' do not fit the cases of "
-                          f"{index.root}: {err}") from None
-    return index, splits
+    return index, config_split(config, index.cases)
 
 
 def preprocessing(config: ml_collections.ConfigDict, index: DatasetIndex) -> Preprocessing:
@@ -136,5 +140,5 @@ def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: 
             log.error("case %s skipped: %s", case.case_id, err)
             continue
         image, pads = _model_image(raw.image, settings)
-        loaded.append(LoadedCase(case.case_id, image, raw.label, pads))
+        loaded.append(LoadedCase(case.case_id, image, raw.label, pads, raw.spacing_unit))
     return loaded

@@ -19,8 +19,9 @@ import numpy as np
 from PIL import Image
 
 from jaxseg.config import ConfigError
-from jaxseg.data.msd import split_cases
+from jaxseg.data.datasets import required_root
 from jaxseg.data.schedule import batch_iterator
+from jaxseg.data.splits import config_split
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.image2d import IMAGE_SUFFIXES
 
@@ -59,9 +60,9 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
     """Every image of `detection.boxes_csv` with its boxes, in CSV order; ConfigError naming the key
     for a missing CSV setting, an unknown label or more boxes than `detection.max_boxes`."""
     d = config.detection
-    if not config.data.root or not d.boxes_csv:
-        raise ConfigError("config keys 'data.root' and 'detection.boxes_csv' must name the dataset folder and its box CSV")
-    root = Path(config.data.root)
+    root = required_root(config, "the folder of the images and their box CSV")
+    if not d.boxes_csv:
+        raise ConfigError("config key 'detection.boxes_csv' is empty: set it to the box CSV (relative to data.root)")
     csv_path = root / d.boxes_csv
     classes = {name: number for number, name in enumerate(d.classes, start=1)}
     images = []
@@ -82,12 +83,9 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
 
 
 def detection_splits(config: ml_collections.ConfigDict, images: Sequence[DetectionImage]) -> dict[str, tuple[DetectionImage, ...]]:
-    """train / val / test images by `data.num_val`, `data.num_test`, `data.split_seed` (and folds)."""
-    d = config.data
-    try:
-        return split_cases(tuple(images), d.num_val, d.num_test, d.split_seed, d.folds, d.fold)
-    except ValueError as err:
-        raise ConfigError(f"config keys 'data.num_val', 'data.num_test' do not fit the {len(images)} images: {err}") from None
+    """train / val / test images by `data.num_val`, `data.num_test`, `data.split_seed` (and folds), or
+    pinned by `data.test_cases` / `data.val_cases` (see `jaxseg.data.splits`)."""
+    return config_split(config, images)
 
 
 def read_pixels(image: DetectionImage, channels: int) -> np.ndarray:

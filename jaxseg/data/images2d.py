@@ -106,8 +106,10 @@ def mask_classes(mask: Image2D, reading: Reading2D) -> np.ndarray:
     return lookup[values]
 
 
-def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D) -> tuple[Volume, Volume]:
-    """(image (H, W, 1, C) float32, label (H, W, 1) integer classes) of one 2D case on the image's one-slice grid.
+def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D) -> tuple[Volume, Volume, str]:
+    """(image (H, W, 1, C) float32, label (H, W, 1) integer classes, spacing unit) of one 2D case on
+    the image's one-slice grid. The unit is "mm" when the image file states its pixel size, else
+    "px" (the grid then has 1 per pixel: distances on it are in pixels).
 
     The label is a mask file or, with `reading.instances`, an instance map or a folder of
     per-object masks. Errors name the file: unreadable, different sizes, unlisted mask values.
@@ -125,4 +127,5 @@ def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D) -> 
     if not np.all(np.isfinite(channels)):
         raise ReadError(image_path, "image holds NaN or infinite values")
     return (Volume(channels[:, :, None], affine, str(image_path)),
-            Volume(mask_classes(mask, reading)[:, :, None], affine, str(label_path)))
+            Volume(mask_classes(mask, reading)[:, :, None], affine, str(label_path)),
+            "px" if image.spacing is None else "mm")

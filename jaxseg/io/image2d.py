@@ -6,7 +6,9 @@ left, as the image is displayed (and as box CSVs count pixels: x is the column, 
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +23,9 @@ from jaxseg.io.volume import Volume
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MASK_WRITE_SUFFIXES = (".png", ".tif", ".tiff")  # lossless only
 EXIF_ORIENTATION = 0x0112
+TIFF_X_RESOLUTION, TIFF_Y_RESOLUTION, TIFF_RESOLUTION_UNIT = 282, 283, 296
+MM_PER_RESOLUTION_UNIT = {2: 25.4, 3: 10.0}  # TIFF ResolutionUnit 2: pixels per inch, 3: per centimetre
+MM_PER_SIDECAR_UNIT = {"mm": 1.0, "um": 1e-3, "µm": 1e-3, "nm": 1e-6}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,16 +73,57 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
+def _tiff_spacing(image: Image.Image) -> tuple[float, float] | None:
+    """(row, column) mm from a TIFF's YResolution/XResolution in pixels per inch or centimetre
+    (ResolutionUnit 2 or 3; absent means inch, the TIFF default); None for unit 1 (no unit) or
+    missing or non-positive resolutions."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is None or TIFF_X_RESOLUTION not in tags or TIFF_Y_RESOLUTION not in tags:
+        return None
+    mm = MM_PER_RESOLUTION_UNIT.get(int(tags.get(TIFF_RESOLUTION_UNIT, 2)))
+    rows, columns = float(tags[TIFF_Y_RESOLUTION]), float(tags[TIFF_X_RESOLUTION])
+    if mm is None or not (rows > 0 and columns > 0):
+        return None
+    return mm / rows, mm / columns
+
+
+def _sidecar_spacing(path: Path) -> tuple[float, float] | None:
+    """(row, column) mm from a BIDS microscopy sidecar `NAME.json` beside the image: "PixelSize"
+    [X (width), Y (height), ...] in "PixelSizeUnits" (mm, um or nm). None without a sidecar or
+    without PixelSize; a PixelSize that cannot be read raises ReadError naming the sidecar."""
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReadError(sidecar, f"not a readable JSON sidecar ({err})") from None
+    if not isinstance(record, dict) or "PixelSize" not in record:
+        return None
+    size, unit = record["PixelSize"], record.get("PixelSizeUnits")
+    if (unit not in MM_PER_SIDECAR_UNIT or not isinstance(size, list) or len(size) < 2
+            or not all(isinstance(v, (int, float)) and v > 0 for v in size[:2])):
+        raise ReadError(sidecar, f"PixelSize {size!r} in {unit!r}: expected [X, Y] positive numbers in one of "
+                                 f"{', '.join(MM_PER_SIDECAR_UNIT)}")
+    scale = MM_PER_SIDECAR_UNIT[unit]
+    return float(size[1]) * scale, float(size[0]) * scale
+
+
 def read_image(path: str | os.PathLike) -> Image2D:
     """A PNG, JPEG or TIFF image: (H, W) for grey (uint8, uint16, int32 or float32 as stored),
-    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A). Spacing is None."""
+    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A).
+
+    Spacing (row, column) in mm: a BIDS microscopy sidecar's PixelSize (`NAME.json` beside the
+    image), else a TIFF's resolution tags, else None (PNG and JPEG densities are display hints).
+    """
     path = Path(path)
     image = _open(path)
+    spacing = _sidecar_spacing(path) or _tiff_spacing(image)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         image = image.convert("RGB")
-    return Image2D(np.asarray(image), None, str(path))
+    return Image2D(np.asarray(image), spacing, str(path))
 
 
 def read_mask(path: str | os.PathLike) -> Image2D:
@@ -103,11 +149,19 @@ def read_mask(path: str | os.PathLike) -> Image2D:
     return Image2D(np.ascontiguousarray(array), None, str(path))
 
 
-def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
+def label_colours(count: int) -> list[tuple[int, int, int]]:
+    """RGB colours of labels 0..count-1 for viewing: 0 black, label n >= 1 a bright hue n - 1 golden-
+    ratio turns round the colour wheel (neighbouring labels far apart, any number of labels)."""
+    hues = (((n - 1) * 0.6180339887) % 1.0 for n in range(1, count))
+    return [(0, 0, 0), *(tuple(round(255 * c) for c in colorsys.hsv_to_rgb(h, 0.85, 1.0)) for h in hues)]
+
+
+def write_mask(mask: np.ndarray, path: str | os.PathLike, palette: bool = False) -> Path:
     """Write an (H, W) label mask losslessly (PNG or TIFF), atomically: never a partial file.
 
     Stored as uint8 when labels fit (bool becomes 0/1), else uint16; negative or larger labels
-    raise ValueError.
+    raise ValueError. palette: uint8 labels are stored as palette indices coloured by
+    `label_colours`, so that viewers show them while the pixel values stay the labels.
     """
     path = Path(path)
     if not path.name.lower().endswith(MASK_WRITE_SUFFIXES):
@@ -123,7 +177,11 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
-        Image.fromarray(stored).save(tmp)
+        image = Image.fromarray(stored)
+        if palette and stored.dtype == np.uint8:
+            image = image.convert("P") if image.mode != "P" else image  # Mode L -> P keeps the values as indices.
+            image.putpalette([c for colour in label_colours(256) for c in colour])
+        image.save(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -39,3 +40,10 @@ class MetricsLog:
 def progress_bar(total: int, initial: int, enabled: bool = True) -> tqdm:
     """A bar over training steps; the loop sets loss and samples/s as its postfix."""
     return tqdm(total=total, initial=initial, desc="train", unit="step", disable=not enabled, dynamic_ncols=True)
+
+
+def announce(message: str, enabled: bool = True) -> None:
+    """One line on stderr (beside the progress bar, which it does not break) saying what training is
+    doing before its first step: preparing data, compiling the step, and how long that took."""
+    if enabled:
+        tqdm.write(f"jaxseg: {message}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -17,7 +18,7 @@ from jaxseg.models import downsampling_factor
 from jaxseg.report import training_curves
 from jaxseg.train.build import build_state
 from jaxseg.train.checkpoint import Checkpoints
-from jaxseg.train.logging import MetricsLog, progress_bar
+from jaxseg.train.logging import MetricsLog, announce, progress_bar
 from jaxseg.config import ConfigError
 from jaxseg.train.mesh import SPACE_AXIS, data_parallel_size, global_batch, mesh_from_config
 from jaxseg.train.objective import make_objective
@@ -51,10 +52,18 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     a checkpoint and raises TrainingInterrupted. Returns the final train state.
     """
     workdir = Path(workdir)
+    say = partial(announce, enabled=progress and jax.process_index() == 0)
     index, splits = open_dataset(config, workdir)
     pad_multiple = downsampling_factor(config.model)
+    say(f"preparing {len(splits['train'])} training cases of {index.root}")
+    tic = time.perf_counter()
     train_data = training_data(config, workdir, index, splits["train"], pad_multiple)
+    done = train_data.prepared
+    say(f"{len(train_data.cases)} training cases ready in {time.perf_counter() - tic:.1f} s ({len(done.prepared)} "
+        f"prepared now, {len(done.reused)} reused, {len(done.failed)} failed; cache {done.folder})")
+    tic = time.perf_counter()
     val_cases = load_cases(splits["val"], config, index)
+    say(f"{len(val_cases)} validation cases read in {time.perf_counter() - tic:.1f} s")
     log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
     mesh = mesh_from_config(config.mesh)
@@ -88,11 +97,16 @@ def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainS
 
     lead = jax.process_index() == 0  # logs, plots and reports come from process 0 only
     metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
+    say = partial(announce, enabled=progress and lead)
+    if start < config.train.steps:
+        say(f"compiling the train step (batch {config.data.batch_size}), then training from step {start + 1}")
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)
     tic, window_start = time.perf_counter(), start
     with stop_on_signals() as stop_request:
         for step in range(start + 1, config.train.steps + 1):
             state, metrics = step_fn(state, global_batch(next(batches), mesh))
+            if step == start + 1:  # The first call traces and compiles the step, then dispatches it.
+                say(f"train step compiled in {time.perf_counter() - tic:.1f} s")
             last = step == config.train.steps
             if stop_request:
                 checkpoints.save(step, state, batches.get_state(), config)
