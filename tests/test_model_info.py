@@ -47,10 +47,10 @@ def test_model_info_of_a_config_is_the_network_it_trains(capsys):
     """The config's preset with its options, head, classes and channels, at its training input size."""
     assert main(["model-info", "--config", "cxr_lungs_unet", "--config.prepare.slice_size=(64,64)"]) == 0
     assert capsys.readouterr().out.splitlines()[:4] == [
-        "config 'cxr_lungs_unet': unet2d_sigmoid (softmax head, 2 classes, 1 input channel(s)), input (64, 64, 1)",
-        "  parameters        31,036,546", "  batch-norm stats  11,776", "  output            (64, 64, 2)"]
+        "config 'cxr_lungs_unet': unet2d_sigmoid (sigmoid head, 2 classes, 1 input channel(s)), input (64, 64, 1)",
+        "  parameters        31,036,481", "  batch-norm stats  11,776", "  output            (64, 64, 1)"]
     preset = model_info("unet2d_sigmoid", (64, 64, 1))
-    assert preset["head"] == "sigmoid" and preset["output_shape"] == [64, 64, 1]  # what the preset alone shows
+    assert (preset["head"], preset["output_shape"], preset["params"]) == ("sigmoid", [64, 64, 1], 31_036_481)
     assert main(["model-info", "--config", "demo", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert {k: info[k] for k in ("config", "model", "classes", "in_channels", "input_shape", "head", "params")} == {
