@@ -64,3 +64,13 @@ def test_deep_supervision_labels_are_downsampled_like_nnunet():
     got = np.asarray(losses.downsample_labels(labels, (5, 3)))
     rows, cols = np.floor((np.arange(5) + 0.5) * 9 / 5).astype(int), np.floor((np.arange(3) + 0.5) * 2).astype(int)
     np.testing.assert_array_equal(got, labels[:, rows][:, :, cols])
+
+
+@pytest.mark.slow  # the bf16 + remat + accumulation step compiles in about 40 s on 2 cores
+def test_deep_supervision_trains_under_accumulation_bf16_and_remat():
+    config = _config("model.deep_supervision=true", "model.dtype=bfloat16", "model.remat=true",
+                     "train.grad_accum_steps=2", "data.batch_size=2")
+    before, _, after, loss = _one_step(config)
+    assert np.isfinite(loss)
+    moved = {name: float(np.abs(after[name]["kernel"] - before[name]["kernel"]).max()) for name in ("head_1", "head_2")}
+    assert moved["head_1"] > 0 and moved["head_2"] == 0, moved
