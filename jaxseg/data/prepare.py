@@ -75,8 +75,9 @@ def cache_folder(config: ml_collections.ConfigDict, workdir: str | os.PathLike |
 
 
 def prepare_cases(cases: Sequence[Case], folder: Path, settings: Preprocessing, num_channels: int,
-                  on_error: str = "skip", progress: bool = False) -> PrepareSummary:
-    """Bring every case into `folder`; returns what was done and writes it to folder/summary.json."""
+                  on_error: str = "skip", progress: bool = False, max_voxels: int | None = None) -> PrepareSummary:
+    """Bring every case into `folder`; returns what was done and writes it to folder/summary.json.
+    No source file may claim more than `max_voxels` values (`io.max_voxels`)."""
     start = time.perf_counter()
     cases_dir = folder / "cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def prepare_cases(cases: Sequence[Case], folder: Path, settings: Preprocessing, 
             reused.append(case.case_id)
             continue
         try:
-            loaded = read_case(case, settings.num_classes, num_channels)
+            loaded = read_case(case, settings.num_classes, num_channels, max_voxels)
         except ReadError as err:
             if on_error == "fail":
                 raise

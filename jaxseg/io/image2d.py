@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jaxseg.io.atomic import atomic_path
 from jaxseg.io.errors import GeometryMismatchError, ReadError
+from jaxseg.io.limits import IMAGE_CODEC_RATIO, check_claimed_size
 from jaxseg.io.volume import Volume
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -50,15 +51,24 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, max_voxels: int | None = None) -> Image.Image:
+    """The decoded image; its header's size is checked first (see `jaxseg.io.limits`): at least one
+    bit per pixel must fit in what the codec can expand the file to."""
     if not path.is_file():
         raise ReadError(path, "no such file")
     if not is_image_file(path):
         raise ReadError(path, f"unsupported 2D image type: expected one of {', '.join(IMAGE_SUFFIXES)}")
     try:
         image = Image.open(path)
+        width, height = image.size
+        check_claimed_size(path, (height, width, len(image.getbands())), 1 / 8, path.stat().st_size,
+                           IMAGE_CODEC_RATIO, max_voxels)
         image.load()
+    except Image.DecompressionBombError as err:
+        raise ReadError(path, f"refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:  # unknown, truncated, corrupt
+        if isinstance(err, ReadError):
+            raise
         raise ReadError(path, f"not a readable image ({err})") from None
     if getattr(image, "n_frames", 1) > 1:
         raise ReadError(path, f"holds {image.n_frames} pages or frames; expected one 2D image")
@@ -68,11 +78,12 @@ def _open(path: Path) -> Image.Image:
     return image
 
 
-def read_image(path: str | os.PathLike) -> Image2D:
+def read_image(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A PNG, JPEG or TIFF image: (H, W) for grey (uint8, uint16, int32 or float32 as stored),
-    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A). Spacing is None."""
+    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A). Spacing is None.
+    More than `max_voxels` pixels x channels (default `jaxseg.io.limits.MAX_VOXELS`) raise ReadError."""
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_voxels)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -80,14 +91,15 @@ def read_image(path: str | os.PathLike) -> Image2D:
     return Image2D(np.asarray(image), None, str(path))
 
 
-def read_mask(path: str | os.PathLike) -> Image2D:
+def read_mask(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A label mask (H, W): uint8 (bilevel, grey or palette indices), uint16 or int32 as stored.
 
     A colour file is accepted only when its colour channels are equal (grey saved as RGB);
-    real colours are not labels, so they raise ReadError, as do non-integer values.
+    real colours are not labels, so they raise ReadError, as do non-integer values, and more than
+    `max_voxels` pixels x channels.
     """
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_voxels)
     array = np.asarray(image)
     if image.mode == "1":
         array = array.astype(np.uint8)
@@ -119,15 +131,8 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike) -> Path:
     if low < 0 or high > np.iinfo(np.uint16).max:
         raise ValueError(f"{path}: labels span [{low}, {high}], outside what PNG/TIFF masks hold (0..65535)")
     stored = mask.astype(np.uint8 if high <= 255 else np.uint16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(stored).save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -171,11 +176,12 @@ def check_same_size(image: Image2D, mask: Image2D) -> None:
                                                            f"{image.source or 'the image'}'s {image.shape}")
 
 
-def read_instance_masks(folder: str | os.PathLike) -> Image2D:
+def read_instance_masks(folder: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A folder of binary masks, one object each (Data Science Bowl 2018 `masks/`), as one instance
     map (H, W) uint16 (int32 past 65535 objects): 0 = background, n = the n-th file in sorted order.
 
-    Masks of different sizes raise GeometryMismatchError; overlapping masks raise ReadError.
+    Masks of different sizes raise GeometryMismatchError; overlapping masks, and masks of more
+    than `max_voxels` pixels, raise ReadError.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -183,10 +189,10 @@ def read_instance_masks(folder: str | os.PathLike) -> Image2D:
     files = sorted(p for p in folder.iterdir() if is_image_file(p) and not p.name.startswith("."))
     if not files:
         raise ReadError(folder, f"no mask images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-    first = read_mask(files[0])
+    first = read_mask(files[0], max_voxels)
     instances = np.zeros(first.shape, np.uint16 if len(files) <= np.iinfo(np.uint16).max else np.int32)
     for number, file in enumerate(files, start=1):
-        mask = first if number == 1 else read_mask(file)
+        mask = first if number == 1 else read_mask(file, max_voxels)
         check_same_size(first, mask)
         inside = mask.array > 0
         taken = instances[inside]

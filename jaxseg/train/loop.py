@@ -54,7 +54,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     index, splits = open_dataset(config, workdir)
     pad_multiple = downsampling_factor(config.model)
     train_data = training_data(config, workdir, index, splits["train"], pad_multiple)
-    val_cases = load_cases(splits["val"], config, index)
+    val_cases = load_cases(splits["val"], config, index, name="validation cases")
     log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
     mesh = mesh_from_config(config.mesh)
