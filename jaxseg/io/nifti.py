@@ -48,7 +48,7 @@ def read_nifti(path: str | os.PathLike, max_voxels: int | None = None) -> Volume
     image = load_nifti_image(path)
     size = Path(path).stat().st_size
     gzipped = str(path).endswith(".gz")
-    stored = size if gzipped else size - int(image.header.get_data_offset())
+    stored = size if gzipped else size - int(image.dataobj.offset)
     check_claimed_size(path, image.shape, image.get_data_dtype().itemsize, stored, DEFLATE_RATIO if gzipped else 1,
                        max_voxels)
     try:
