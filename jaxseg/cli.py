@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"jaxseg: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    except (ConfigError, ReadError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
+    except (ConfigError, ReadError, OSError, RuntimeError, ValueError) as err:  # OSError: a full disk, a lost mount
         if args.verbose:
             raise
         print(f"jaxseg: error: {err}", file=sys.stderr)
