@@ -89,3 +89,26 @@ def test_a_full_disk_while_writing_the_report_keeps_the_previous_one(run, tmp_pa
     assert "jaxseg: error: [Errno 28] No space left on device" in capsys.readouterr().err
     assert {name: (tmp_path / name).read_bytes() for name in before} == before
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+NOISE = ("Event loop is closed", "cannot schedule new futures", "handle is closed", "Exception ignored")
+
+
+@pytest.mark.slow
+def test_no_orbax_or_grain_shutdown_noise_after_an_error(phantom_root, tmp_path):
+    """A run that fails while grain workers run (a diverging loss, data.workers = 2) ends with its own
+    error only: the checkpoint manager (and a save in flight) and the workers are closed before the
+    interpreter shuts down. (grain may still leave a resource-tracker note about shared memory it
+    had prefetched; the tracker frees it.)"""
+    import subprocess
+    import sys
+
+    from tests.test_train import REPO
+
+    overrides = [f"--config.{o}" for o in tiny_overrides(phantom_root, **{
+        "data.workers": 2, "optimizer.learning_rate": 1e30, "train.steps": 4, "train.log_every": 1,
+        "train.checkpoint_every": 1})]
+    result = subprocess.run([sys.executable, "-m", "jaxseg", "train", "--config", "configs/demo.py", "--workdir",
+                             str(tmp_path / "run"), *overrides], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "training diverged" in result.stderr
+    assert not [line for line in result.stderr.splitlines() if any(n in line for n in NOISE)], result.stderr[-3000:]

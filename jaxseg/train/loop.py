@@ -68,7 +68,11 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     loss_fn, forward_with_labels = make_objective(config)
     step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     val_fn = (lambda state: validate(state, val_cases, config, mesh)) if val_cases else None
-    return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+    try:
+        return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+    finally:  # Also after an error: see `Checkpoints.close`.
+        checkpoints.close()
+        batches.close()
 
 
 def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainState, batches, step_fn, mesh,
