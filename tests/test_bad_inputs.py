@@ -249,3 +249,14 @@ def test_unreadable_validation_split_stops_training_at_start(phantom_root, tmp_p
                                          rf"\({victim.images[0]}: cannot read the voxel data"):
         fit(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_box_csv_image_ids_cannot_leave_the_image_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "boxes.csv").write_text("patientId,x,y,width,height,Target\n../../etc/secret,,,,,0\n")
+    config = load_config("pneumonia_faster_rcnn", [f"data.root={tmp_path}", "detection.boxes_csv=boxes.csv",
+                                                   "detection.image_dir=images"])
+    from jaxseg.data.detection import read_detection_index
+
+    with pytest.raises(ReadError, match=r"boxes.csv: image id '../../etc/secret' leads outside .*images: refused"):
+        read_detection_index(config)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from jaxseg.data.cases import read_case
 from jaxseg.data.msd import Case, DatasetIndex
 from jaxseg.data.preprocess import Preprocessing, preprocess_case
 from jaxseg.io import ReadError
+from jaxseg.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,4 @@ def open_prepared(cases: Sequence[Case], folder: Path) -> list[PreparedCase]:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(content, f, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(content, indent=1))
