@@ -260,3 +260,13 @@ def test_box_csv_image_ids_cannot_leave_the_image_folder(tmp_path):
 
     with pytest.raises(ReadError, match=r"boxes.csv: image id '../../etc/secret' leads outside .*images: refused"):
         read_detection_index(config)
+
+
+def test_a_broken_config_file_is_exit_2_without_traceback(tmp_path, capsys):
+    from jaxseg.cli import main
+
+    path = tmp_path / "bad.py"
+    path.write_text("def get_config(:\n")
+    assert main(["train", "--config", str(path), "--workdir", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"jaxseg: error: config file {path}, line 1: SyntaxError: invalid syntax\n"
+    assert not (tmp_path / "run").exists()
