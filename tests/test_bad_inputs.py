@@ -211,7 +211,8 @@ def test_truncated_cache_array_is_prepared_again_or_named(phantom_root, tmp_path
     index, _ = open_dataset(config, None)
     assert not is_complete(case_dir, index.cases[2])
     i, j, k = json.loads((case_dir / "meta.json").read_text())["shape"]
-    with pytest.raises(ReadError, match=rf"phantom_002/image.npy: is [\d,]+ bytes, its shape \({k}, {j}, {i}, 1\) needs "
+    with pytest.raises(ReadError, match=rf"phantom_002/image.npy: is [\d,]+ bytes, its shape \({k}, {j}, {i}, 1\) "
+                                        r"needs "
                                         r"[\d,]+: truncated or damaged \(prepared case phantom_002\)"):
         PreparedCase(case_dir)
     again = prepare_all(config, None)

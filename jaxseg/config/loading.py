@@ -95,7 +95,8 @@ def _config_file_error(path: Path, err: Exception) -> ConfigError:
     file = os.path.abspath(path)
     if isinstance(err, SyntaxError) and err.filename and os.path.abspath(err.filename) == file:
         return ConfigError(f"config file {path}, line {err.lineno}: SyntaxError: {err.msg}")
-    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__) if os.path.abspath(frame.filename) == file]
+    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__)
+             if os.path.abspath(frame.filename) == file]
     where = f", line {lines[-1]}" if lines else ""
     cause = err
     while cause.args and isinstance(cause.args[0], BaseException):  # ml_collections wraps a KeyError

@@ -63,7 +63,8 @@ def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tu
         else:
             step = latest
         if step is None:
-            raise FileNotFoundError(f"{directory} holds no checkpoint {which if isinstance(which, int) else ''}".rstrip())
+            wanted = which if isinstance(which, int) else ""
+            raise FileNotFoundError(f"{directory} holds no checkpoint {wanted}".rstrip())
         config = checkpoints.restore_config(step)
         mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
         like = jax.eval_shape(lambda: build_state(config, mesh))
