@@ -69,14 +69,17 @@ def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.data.datasets import prepare_all
 
     summary = prepare_all(config, args.workdir, progress=True).to_json()
+    status = 1 if summary["failed"] else 0  # Only a complete cache is a success.
     if args.json:
         print(json.dumps(summary, indent=2))
-        return 0
+        return status
     print(f"{summary['folder']}: {summary['cases']} cases, {len(summary['prepared'])} prepared now, "
           f"{len(summary['reused'])} already complete, {len(summary['failed'])} failed ({summary['seconds']:.1f} s)")
     for case_id, error in summary["failed"].items():
         print(f"  failed {case_id}: {error}")
-    return 0
+    if status:
+        print(f"jaxseg: {len(summary['failed'])} of {summary['cases']} cases could not be prepared", file=sys.stderr)
+    return status
 
 
 def _cmd_split(args: argparse.Namespace, overrides: list[str]) -> int:
@@ -147,6 +150,10 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     else:
         print(markdown_table(summary))
     print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
+    if summary.get("n_failed"):  # The means cover fewer cases than the split holds.
+        print(f"jaxseg: {summary['n_failed']} of {summary['n_cases'] + summary['n_failed']} cases could not be "
+              "evaluated (failed_cases in summary.json)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -376,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"jaxseg: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    except (ConfigError, ReadError, FileNotFoundError, FileExistsError, RuntimeError, ValueError) as err:
+    except (ConfigError, ReadError, OSError, RuntimeError, ValueError) as err:  # OSError: a full disk, a lost mount
         if args.verbose:
             raise
         print(f"jaxseg: error: {err}", file=sys.stderr)

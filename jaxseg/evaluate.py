@@ -8,6 +8,7 @@ multi-plane fusion).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, prediction_suffix, write_label_map
+from jaxseg.io.atomic import atomic_path, write_text_atomic
+from jaxseg.io.paths import inside
 from jaxseg.models import model_head
 from jaxseg.metrics import (
     average_surface_distance,
@@ -34,6 +37,8 @@ from jaxseg.metrics import (
 from jaxseg.report import overlay_figure
 from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.validation import segment_case
+
+log = logging.getLogger(__name__)
 
 
 def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
@@ -125,10 +130,14 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     runs: run folders (their best checkpoint), checkpoints folders or step folders.
     Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
     class, foreground_mean; Dice, IoU, HD95 and ASSD, inf written as Infinity; `distance_unit`: mm,
-    or px for 2D images whose files give no pixel size; 2D images are measured in 2D), per_case.csv,
+    or px for 2D images whose files give no pixel size; 2D images are measured in 2D; n_cases in
+    the means, n_failed and failed_cases: each case that could not be read or predicted, with its
+    file and the reason), per_case.csv,
     summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
     overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
-    each image's geometry (predictions/<case>.png, the image's size, for 2D images).
+    each image's geometry (predictions/<case>.png, the image's size, for 2D images). Every report
+    file is written atomically (a failed write leaves the previous one), summary.json last. A split
+    without cases, or none readable, raises ValueError before anything is written.
 
     A slice-propagation run (data.sampler = pairs) is evaluated by `PropagationEvaluation`: its
     predictions are the one-shot masks of the evaluated organs, its metrics cover those organs,
@@ -149,7 +158,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
     out = Path(out) if out else workdir / "eval"
     index, evaluated, split = dataset_cases(first_config, workdir, split, data)
-    out.mkdir(parents=True, exist_ok=True)
+    failed: list[dict] = []
+    loaded = load_cases(evaluated, first_config, index, failed, f"'{split}' cases")
     per_case, cases = [], {}
     propagation, predict, labels = None, lambda case: _fused_prediction(restored, case), index.labels
     if first_config.data.sampler == "pairs":
@@ -157,34 +167,43 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
         propagation = PropagationEvaluation(*restored[0][:2], index.labels)
         predict, labels = propagation.predict, propagation.labels
-    for case in tqdm(load_cases(evaluated, first_config, index), desc=f"evaluate {split}", disable=not progress):
-        prediction = predict(case)
+    for case in tqdm(loaded, desc=f"evaluate {split}", disable=not progress):
+        try:
+            prediction = predict(case)
+        except (ValueError, RuntimeError, MemoryError) as err:  # XLA's out-of-memory is a RuntimeError.
+            log.error("case %s not evaluated: %s", case.case_id, err)
+            failed.append({"case_id": case.case_id, "file": case.image.source,
+                           "reason": f"prediction failed ({type(err).__name__}: {err})"})
+            continue
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
             "prediction_file": str(write_label_map(
                 Volume(prediction, case.image.affine),
-                out / "predictions" / f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
-                labels)),
+                inside(out / "predictions", f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
+                       "case id"), case.image.source, labels)),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
             "distance_unit": case.spacing_unit,
         })
         cases[case.case_id] = (case, prediction)
     checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
+    if not per_case:
+        raise ValueError(f"no case of split '{split}' of {index.root} could be evaluated: "
+                         + "; ".join(f"{f['case_id']} ({f['file']}: {f['reason']})" for f in failed))
     units = sorted({case["distance_unit"] for case in per_case})
     unit = units[0] if len(units) == 1 else f"mixed ({', '.join(units)}): see each case"
-    summary = {"checkpoints": checkpoints, "split": split, "distance_unit": unit, **summarize(per_case)}
+    summary = {"checkpoints": checkpoints, "split": split, "distance_unit": unit, **summarize(per_case, failed)}
     if propagation:
         summary["propagation"] = propagation.report(out)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
     steps = ", ".join(str(step) for *_, step, _ in restored)
     dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
-    (out / "summary.md").write_text(
-        f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
-        f"Surface distances (HD95, ASSD in summary.json and per_case.csv) are in {unit}.\n\n"
-        f"## Dice over cases\n\n{statistics_table(dice_by_class)}\n")
-    (out / "per_case.csv").write_text(to_csv(summary))
+    write_text_atomic(out / "summary.md",
+                      f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
+                      f"Surface distances (HD95, ASSD in summary.json and per_case.csv) are in {unit}.\n\n"
+                      f"## Dice over {len(per_case)} cases\n\n{statistics_table(dice_by_class)}\n")
+    write_text_atomic(out / "per_case.csv", to_csv(summary))
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 
@@ -213,4 +232,5 @@ def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, label
         take = lambda a: np.take(a, k, axis=axis)  # noqa: E731
         image = case.image.array if case.image.array.ndim == 3 else case.image.array.mean(axis=-1)  # Colour: grey.
         rows.append((f"{tag} {case.case_id}", take(image), take(case.label.array), take(prediction)))
-    overlay_figure(path, rows, [labels[i] for i in sorted(labels)])
+    with atomic_path(path) as tmp:
+        overlay_figure(tmp, rows, [labels[i] for i in sorted(labels)])

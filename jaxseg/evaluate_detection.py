@@ -12,6 +12,7 @@ import numpy as np
 from jaxseg.config import ConfigError, apply_override, validate
 from jaxseg.data.detection import detection_splits, read_detection_index
 from jaxseg.inference.detection import detect_images, score_detections
+from jaxseg.io.atomic import write_text_atomic
 from jaxseg.train.build import restore_checkpoint
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.detection_step import compile_detection_predict_step
@@ -52,9 +53,8 @@ def evaluate_detection_run(checkpoints_dir: Path, which: str | int, workdir: Pat
     summary = {"task": "detection", "checkpoint": str(Path(checkpoints_dir) / str(step)), "split": split,
                "images": len(images), **scores, "per_image": per_image}
     out = Path(out) if out else workdir / "eval"
-    out.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from jaxseg.config import ConfigError
 from jaxseg.data.cases import LoadedCase
 from jaxseg.inference import simulated_correction_curve
+from jaxseg.io.atomic import atomic_path, write_text_atomic
 from jaxseg.models import downsampling_factor, model_head
 from jaxseg.report import correction_curves_figure
 from jaxseg.train.propagation import model_mask_step, organ_slices, propagation_classes
@@ -88,11 +89,11 @@ class PropagationEvaluation:
         writer = csv.DictWriter(text, fieldnames=list(self.rows[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows({**r, "fraction": "" if r["fraction"] is None else r["fraction"]} for r in self.rows)
-        (out / "propagation.csv").write_text(text.getvalue())
+        write_text_atomic(out / "propagation.csv", text.getvalue())
         means = self.mean_curves()
-        correction_curves_figure(out / "propagation.png", {name: ([p["corrected_slices"] for p in curve],
-                                                                  [p["Dice"] for p in curve])
-                                                           for name, curve in means.items()})
+        with atomic_path(out / "propagation.png") as tmp:
+            correction_curves_figure(tmp, {name: ([p["corrected_slices"] for p in curve], [p["Dice"] for p in curve])
+                                           for name, curve in means.items()})
         per_case: dict[tuple[str, str], list[dict]] = {}
         for r in self.rows:
             per_case.setdefault((r["case_id"], r["organ"]), []).append(

@@ -24,14 +24,15 @@ from jaxseg.io.nifti import is_nifti
 from jaxseg.train.validation import segment_case
 
 
-def read_input(input_path: str | Path, colour: str = "gray") -> Volume:
-    """A NIfTI volume, a DICOM series folder, or a 2D image as a one-slice volume (see `jaxseg.data.images2d`)."""
+def read_input(input_path: str | Path, colour: str = "gray", max_voxels: int | None = None) -> Volume:
+    """A NIfTI volume, a DICOM series folder, or a 2D image as a one-slice volume (see `jaxseg.data.images2d`),
+    of at most `max_voxels` values (default `jaxseg.io.limits.MAX_VOXELS`)."""
     if Path(input_path).is_dir():
-        return read_dicom_series(input_path)
+        return read_dicom_series(input_path, max_voxels=max_voxels)
     if is_nifti(input_path):
-        return read_nifti(input_path)
+        return read_nifti(input_path, max_voxels)
     if is_planar_file(input_path):
-        image = read_planar_image(input_path)
+        image = read_planar_image(input_path, max_voxels)
         return image_volume(image, image_channels(image, colour))
     raise ReadError(input_path, "unsupported input: give a NIfTI volume (.nii, .nii.gz), a DICOM series folder, or "
                                 "a 2D image (.png, .jpg, .tif, .dcm)")
@@ -69,7 +70,7 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     if config.data.sampler == "pairs":
         raise ValueError(f"{checkpoint} holds a slice-propagation model (data.sampler = pairs): it needs an "
                          "annotated slice, use `jaxseg propagate`")
-    source = read_input(input_path, config.layout.colour)
+    source = read_input(input_path, config.layout.colour, config.io.max_voxels)
     channels = source.array.shape[-1] if source.array.ndim == 4 else 1
     if channels != config.model.in_channels:
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")

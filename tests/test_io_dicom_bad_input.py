@@ -46,7 +46,7 @@ def test_truncated_and_corrupt_files(tmp_path):
     write_series(tmp_path / "truncated", count=3)
     victim = _files(tmp_path / "truncated")[2]
     victim.write_bytes(victim.read_bytes()[:-40])  # cut inside the pixel data
-    with pytest.raises(ReadError, match=f"{victim.name}: cannot decode the pixel data"):
+    with pytest.raises(ReadError, match=rf"{victim.name}: claims shape \(1, 6, 8, 1\) .* truncated or damaged"):
         read_dicom_series(tmp_path / "truncated")
     for cut in (200, 400):  # inside the file meta, inside the SOP Class UID
         victim.write_bytes(victim.read_bytes()[:cut])

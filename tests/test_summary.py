@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from jaxseg.metrics import case_statistics, describe, statistics_table, summarize, to_csv
+from jaxseg.metrics import case_statistics, describe, markdown_table, statistics_table, summarize, to_csv
 
 COLUMNS = ("tra", "sag", "cor", "tra_sag", "tra_cor", "sag_cor", "comb", "3D")
 # Seed 000, Table 5.1: IoU per test pig (37 pigs) for each plane, plane ensemble and the 3D net.
@@ -85,7 +85,8 @@ def _per_case():
 
 def test_summary_json_layout_and_per_class_statistics():
     summary = summarize(_per_case())
-    assert set(summary) == {"metric_per_case", "mean", "foreground_mean"}
+    assert set(summary) == {"metric_per_case", "mean", "foreground_mean", "n_cases", "n_failed", "failed_cases"}
+    assert (summary["n_cases"], summary["n_failed"], summary["failed_cases"]) == (3, 0, [])
     assert summary["mean"]["liver"]["Dice"] == pytest.approx(0.8)
     assert summary["foreground_mean"]["Dice"] == pytest.approx((0.8 + 0.4) / 2)
     statistics = case_statistics(_per_case())
@@ -96,10 +97,21 @@ def test_summary_json_layout_and_per_class_statistics():
 
 def test_csv_has_one_row_per_case_and_class():
     rows = list(csv.reader(io.StringIO(to_csv(summarize(_per_case())))))
-    assert rows[0] == ["case_id", "class", "Dice", "HD95"]
-    assert rows[1] == ["c0", "liver", "0.9", "1.0"]
-    assert rows[-1] == ["c2", "tumour", "0.4", "inf"]
+    assert rows[0] == ["case_id", "class", "Dice", "HD95", "error"]
+    assert rows[1] == ["c0", "liver", "0.9", "1.0", ""]
+    assert rows[-1] == ["c2", "tumour", "0.4", "inf", ""]
     assert len(rows) == 1 + 3 * 2
+
+
+def test_failed_cases_are_counted_and_listed_in_every_report():
+    failed = [{"case_id": "c9", "file": "/data/c9.nii.gz", "reason": "not a readable NIfTI file"}]
+    summary = summarize(_per_case(), failed)
+    assert (summary["n_cases"], summary["n_failed"], summary["failed_cases"]) == (3, 1, failed)
+    assert summary["mean"]["liver"]["Dice"] == pytest.approx(0.8)  # over the 3 scored cases
+    rows = list(csv.reader(io.StringIO(to_csv(summary))))
+    assert rows[-1] == ["c9", "", "", "", "/data/c9.nii.gz: not a readable NIfTI file"]
+    assert markdown_table(summary).splitlines()[-2:] == [
+        "Means over 3 cases; 1 failed and are not in them:", "- c9: /data/c9.nii.gz: not a readable NIfTI file"]
 
 
 def test_describe_needs_values():

@@ -97,8 +97,9 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     result = subprocess.run([sys.executable, "-m", "jaxseg", "evaluate", "--workdir", str(run)],
                             check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     summary = json.loads((run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean"}
-    assert summary["distance_unit"] == "mm"
+    assert set(summary) == {"checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean",
+                            "n_cases", "n_failed", "failed_cases"}
+    assert summary["distance_unit"] == "mm" and (summary["n_cases"], summary["n_failed"]) == (1, 0)
     assert len(summary["metric_per_case"]) == 1
     assert set(summary["mean"]) == {"liver", "spleen", "kidney", "spine"}
     assert 0.0 <= summary["foreground_mean"]["Dice"] <= 1.0
@@ -108,7 +109,7 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     assert "| **mean** |" in result.stdout
     assert set(summary["mean"]["liver"]) == {"Dice", "IoU", "HD95", "ASSD"}
     csv_lines = (run / "eval" / "per_case.csv").read_text().splitlines()
-    assert csv_lines[0] == "case_id,class,Dice,IoU,HD95,ASSD" and len(csv_lines) == 1 + 4
+    assert csv_lines[0] == "case_id,class,Dice,IoU,HD95,ASSD,error" and len(csv_lines) == 1 + 4
     # The prediction reopens on the label's grid, in the label file's own (LPS) orientation.
     entry = summary["metric_per_case"][0]
     prediction, label = nib.load(entry["prediction_file"]), nib.load(entry["reference_file"])

@@ -44,6 +44,7 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "data.sampler": _one_of("slices", "blocks", "volumes", "pairs"),
     "data.batch_size": _positive,
     "data.workers": _non_negative,
+    "io.max_voxels": _positive,
     "prepare.spacing_mm": lambda v: len(v) in (0, 3) and all(s > 0 for s in v),
     "prepare.crop": _one_of("none", "body", "foreground"),
     "prepare.crop_margin_mm": _non_negative,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
+import traceback
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -86,16 +88,37 @@ def find_config(name_or_path: str) -> Path:
     return path
 
 
+def _config_file_error(path: Path, err: Exception) -> ConfigError:
+    """"config file F, line N: Kind: message" for an error raised while running a config file, the
+    line being the file's own line where it happened; ml_collections' listing of every key of a
+    section (after "Other fields present") is left out."""
+    file = os.path.abspath(path)
+    if isinstance(err, SyntaxError) and err.filename and os.path.abspath(err.filename) == file:
+        return ConfigError(f"config file {path}, line {err.lineno}: SyntaxError: {err.msg}")
+    lines = [frame.lineno for frame in traceback.extract_tb(err.__traceback__)
+             if os.path.abspath(frame.filename) == file]
+    where = f", line {lines[-1]}" if lines else ""
+    cause = err
+    while cause.args and isinstance(cause.args[0], BaseException):  # ml_collections wraps a KeyError
+        cause = cause.args[0]
+    message = cause.args[0] if cause.args and isinstance(cause.args[0], str) else str(cause)
+    message = message.split(" Other fields present")[0].replace("\n", "; ")
+    return ConfigError(f"config file {path}{where}: {type(err).__name__}: {message}")
+
+
 def load_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml_collections.ConfigDict:
-    """Load a config file, apply overrides, validate; raise ConfigError naming what is wrong."""
+    """Load a config file, apply overrides, validate; raise ConfigError naming what is wrong (for an
+    error inside the file: its line)."""
     path = find_config(name_or_path)
     spec = importlib.util.spec_from_file_location(f"jaxseg_config_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
         config = module.get_config()
-    except (AttributeError, TypeError, KeyError) as err:
-        raise ConfigError(f"config file '{path}': {err}") from None
+    except ConfigError:
+        raise
+    except Exception as err:  # Anything a Python file can raise: SyntaxError, NameError, ImportError, ...
+        raise _config_file_error(path, err) from None
     if not isinstance(config, ml_collections.ConfigDict):
         raise ConfigError(f"config file '{path}': get_config() must return an ml_collections.ConfigDict")
     for override in overrides:

@@ -251,5 +251,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.detection.score_threshold = 0.6  # Inference: class scores at or below are dropped (seed 002)...
     c.detection.nms_iou = 0.5  # ...per-class NMS at this IoU...
     c.detection.max_detections = 100  # ...keeping at most this many boxes per image.
+    # Reading files: what one image or label file may claim before memory is allocated for it.
+    c.io = ml_collections.ConfigDict()
+    c.io.max_voxels = 2**31  # Voxels x channels of one file; a larger claim is an error naming the file.
     c.lock()
     return c

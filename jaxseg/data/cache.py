@@ -21,10 +21,12 @@ by the next `prepare`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
 import uuid
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -32,6 +34,8 @@ import numpy as np
 
 from jaxseg.data.cases import LoadedCase
 from jaxseg.data.msd import Case
+from jaxseg.io import ReadError
+from jaxseg.io.paths import inside
 
 _TEMPORARY = (".tmp-", ".old-")
 
@@ -62,17 +66,52 @@ def foreground_index(label: np.ndarray, num_classes: int, per_class: int, seed: 
     return arrays
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, offset of the data) from a .npy file's header, reading nothing else."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(handle)
+        return tuple(shape), np.dtype(dtype), handle.tell()
+
+
+def array_problem(directory: Path, meta: dict) -> tuple[Path, str] | None:
+    """(file, problem) when image.npy, label.npy or index.npz of a case folder does not hold what
+    its meta.json describes (a truncated or replaced file); None when all three do."""
+    i, j, k = meta["shape"]
+    expected = {"image": ((k, j, i, meta["channels"]), np.dtype(np.float32)), "label": ((k, j, i), np.dtype(np.uint8))}
+    for name, (shape, dtype) in expected.items():
+        path = directory / f"{name}.npy"
+        try:
+            stored_shape, stored_dtype, offset = _npy_header(path)
+            size = path.stat().st_size
+        except (OSError, ValueError) as err:
+            return path, f"unreadable array ({err})"
+        if stored_shape != shape or stored_dtype != dtype:
+            return path, f"holds {stored_dtype} {stored_shape}, meta.json describes {dtype} {shape}"
+        needed = offset + math.prod(shape) * dtype.itemsize
+        if size != needed:
+            return path, f"is {size:,} bytes, its shape {shape} needs {needed:,}: truncated or damaged"
+    if not zipfile.is_zipfile(directory / "index.npz"):
+        return directory / "index.npz", "missing, truncated or damaged"
+    return None
+
+
 class PreparedCase:
     """A case of the prepared cache, its arrays memory-mapped on first use (per process).
 
     image: (I, J, K, C) float32 view; label: (I, J, K) uint8 view; locations: (N, 4) int32.
     Pickling keeps only the folder and metadata, so grain workers open their own maps.
+    Opening a case whose arrays do not match its meta.json raises ReadError naming the file.
     """
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.meta = json.loads((self.directory / "meta.json").read_text())
         self._arrays: dict[str, np.ndarray] = {}
+        problem = array_problem(self.directory, self.meta)
+        if problem:
+            raise ReadError(problem[0], f"{problem[1]} (prepared case {self.case_id}): run `jaxseg prepare` again")
 
     def __getstate__(self) -> dict:
         return {"directory": self.directory, "meta": self.meta, "_arrays": {}}
@@ -123,11 +162,12 @@ class PreparedCase:
 
 
 def is_complete(directory: Path, case: Case) -> bool:
-    """Whether `directory` holds the whole prepared case, made from the current source files."""
+    """Whether `directory` holds the whole prepared case, made from the current source files, each
+    array of the size its meta.json describes."""
     try:
         meta = json.loads((directory / "meta.json").read_text())
-        return meta["source"] == source_stamp(case)
-    except (OSError, ValueError, KeyError):
+        return meta["source"] == source_stamp(case) and array_problem(directory, meta) is None
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 
@@ -159,7 +199,7 @@ def _running(pid: int) -> bool:
 def write_case(cases_dir: Path, case: Case, prepared: LoadedCase, pad_value: tuple[float, ...],
                num_classes: int, locations_per_class: int) -> PreparedCase:
     """Write a preprocessed case atomically and return it; replaces a stale copy."""
-    final = cases_dir / case.case_id
+    final = inside(cases_dir, case.case_id, case.label, "case id")
     staging = cases_dir / _temporary_name(".tmp-", case.case_id)
     staging.mkdir(parents=True)
     try:

@@ -83,7 +83,7 @@ def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | Non
     settings = preprocessing(config, index)
     folder = cache_folder(config, workdir, index, settings)
     return prepare_cases(index.cases if cases is None else cases, folder, settings, len(index.channels),
-                         config.prepare.on_error, progress)
+                         config.prepare.on_error, progress, config.io.max_voxels)
 
 
 def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
@@ -115,30 +115,41 @@ def prepare_image(image: Volume, config: ml_collections.ConfigDict) -> tuple[Vol
     value of empty space per channel (for padding).
 
     With `data.normalize = auto` every channel of a volume is taken as CT: set it explicitly for
-    other modalities.
+    other modalities. NaN or infinite values raise ReadError naming `image.source`, as in `prepare`.
     """
+    if not np.all(np.isfinite(image.array)):
+        raise ReadError(image.source, "image holds NaN or infinite values")
     channels = input_channels(config, image.array.shape[-1] if image.array.ndim == 4 else 1)
     return _model_image(image, Preprocessing.from_config(config, channels, config.model.num_classes))
 
 
-def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex) -> list[LoadedCase]:
+def load_cases(cases: Sequence[Case], config: ml_collections.ConfigDict, index: DatasetIndex,
+               failed: list[dict] | None = None, name: str = "cases") -> list[LoadedCase]:
     """Read cases into memory for validation and evaluation: RAS axes, normalised as `prepare` does,
     on their own grid (no crop or resampling, so predictions map back onto the files; inference
     resizes slices to `prepare.slice_size` itself).
 
     The image is (I, J, K) for a single channel, else (I, J, K, C).
-    A case that cannot be read is skipped with a logged error, or raises with `prepare.on_error = "fail"`.
+    A case that cannot be read is skipped with a logged error and appended to `failed` as
+    {"case_id", "file", "reason"}, or raises with `prepare.on_error = "fail"`. When there are cases
+    but none can be read, raises ValueError naming `name` (such as "validation cases") and each failure.
     """
     settings = preprocessing(config, index)
-    loaded = []
+    loaded, problems = [], []
     for case in cases:
         try:
-            raw = read_case(case, index.num_classes, len(index.channels))
+            raw = read_case(case, index.num_classes, len(index.channels), config.io.max_voxels)
         except ReadError as err:
             if config.prepare.on_error == "fail":
                 raise
             log.error("case %s skipped: %s", case.case_id, err)
+            problems.append({"case_id": case.case_id, "file": err.path, "reason": err.problem})
             continue
         image, pads = _model_image(raw.image, settings)
         loaded.append(LoadedCase(case.case_id, image, raw.label, pads, raw.spacing_unit))
+    if cases and not loaded:
+        listing = "; ".join(f"{p['case_id']} ({p['file']}: {p['reason']})" for p in problems)
+        raise ValueError(f"none of the {len(cases)} {name} of {index.root} can be read: {listing}")
+    if failed is not None:
+        failed.extend(problems)
     return loaded

@@ -24,6 +24,7 @@ from jaxseg.data.schedule import batch_iterator
 from jaxseg.data.splits import config_split
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.image2d import IMAGE_SUFFIXES
+from jaxseg.io.paths import inside
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # Tried in this order for CSV image ids without a suffix (RSNA's patientId -> patientId.dcm).
@@ -46,8 +47,8 @@ class DetectionImage:
         return self.case_id
 
 
-def _image_path(folder: Path, image_id: str) -> Path:
-    path = folder / image_id
+def _image_path(folder: Path, image_id: str, csv_path: Path) -> Path:
+    path = inside(folder, image_id, csv_path, "image id")
     if path.suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES:
         return path
     for suffix in GUESSED_SUFFIXES:
@@ -76,7 +77,7 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
                               f"'detection.max_boxes' = {d.max_boxes}")
         xyxy = np.array([[b.x, b.y, b.x + b.width, b.y + b.height] for b in boxes], np.float32).reshape(-1, 4)
         labels = np.array([classes[b.label] for b in boxes], np.int32)
-        images.append(DetectionImage(image_id, _image_path(root / d.image_dir, image_id), xyxy, labels))
+        images.append(DetectionImage(image_id, _image_path(root / d.image_dir, image_id, csv_path), xyxy, labels))
     if not images:
         raise ConfigError(f"{csv_path} lists no images")
     return images

@@ -106,21 +106,23 @@ def mask_classes(mask: Image2D, reading: Reading2D) -> np.ndarray:
     return lookup[values]
 
 
-def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D) -> tuple[Volume, Volume, str]:
+def read_planar_case(image_path: Path, label_path: Path, reading: Reading2D,
+                     max_voxels: int | None = None) -> tuple[Volume, Volume, str]:
     """(image (H, W, 1, C) float32, label (H, W, 1) integer classes, spacing unit) of one 2D case on
     the image's one-slice grid. The unit is "mm" when the image file states its pixel size, else
     "px" (the grid then has 1 per pixel: distances on it are in pixels).
 
     The label is a mask file or, with `reading.instances`, an instance map or a folder of
-    per-object masks. Errors name the file: unreadable, different sizes, unlisted mask values.
+    per-object masks. Errors name the file: unreadable, different sizes, unlisted mask values,
+    more than `max_voxels` pixels x channels.
     """
-    image = read_planar_image(image_path)
+    image = read_planar_image(image_path, max_voxels)
     if label_path.is_dir():
         if not reading.instances:
             raise ReadError(label_path, "a folder of per-object masks needs instances = binary or border")
-        mask = read_instance_masks(label_path)
+        mask = read_instance_masks(label_path, max_voxels)
     else:
-        mask = read_mask(label_path)
+        mask = read_mask(label_path, max_voxels)
     check_same_size(image, mask)
     affine = one_slice_affine(image.spacing)
     channels = image_channels(image, reading.colour)

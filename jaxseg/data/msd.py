@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from jaxseg.io import ReadError
+from jaxseg.io.paths import inside, plain_name
 
 if TYPE_CHECKING:
     from jaxseg.data.images2d import Reading2D
@@ -78,23 +79,23 @@ def _msd_cases(root: Path, manifest: Path, entries: list, num_channels: int) -> 
     cases = []
     for entry in entries:
         try:
-            image, label = entry["image"], root / entry["label"]
+            image, label = entry["image"], inside(root, entry["label"], manifest, f"training entry {entry!r}: 'label'")
         except (KeyError, TypeError):
             raise ReadError(manifest, f"training entry {entry!r} lacks 'image' or 'label'") from None
         if isinstance(image, list):  # One file per channel, in the order of `modality`.
-            images = tuple(root / path for path in image)
+            images = tuple(inside(root, path, manifest, f"training entry {entry!r}: 'image'") for path in image)
             if len(images) != num_channels:
                 raise ReadError(manifest, f"training entry {entry!r} lists {len(images)} channel files, "
                                 f"'modality' declares {num_channels}")
             stem = images[0].parent.name
         else:
-            image = root / image
+            image = inside(root, image, manifest, f"training entry {entry!r}: 'image'")
             stem = _strip_ending(image.name)
             # nnU-Net's converted Decathlon sets keep the MSD dataset.json but split the channels.
             split = _channel_files(image.parent, stem, image.name[len(stem):], num_channels)
             images = (image,) if image.exists() or not split[0].is_file() else split
         _check_files((*images, label), manifest)
-        case_id = str(entry.get("case", stem))
+        case_id = plain_name(str(entry.get("case", stem)), manifest, f"training entry {entry!r}: case id")
         cases.append(Case(case_id, images, label, str(entry.get("subject", case_id))))
     return cases
 

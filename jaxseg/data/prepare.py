@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from jaxseg.data.cases import read_case
 from jaxseg.data.msd import Case, DatasetIndex
 from jaxseg.data.preprocess import Preprocessing, preprocess_case
 from jaxseg.io import ReadError
+from jaxseg.io.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,9 @@ def cache_folder(config: ml_collections.ConfigDict, workdir: str | os.PathLike |
 
 
 def prepare_cases(cases: Sequence[Case], folder: Path, settings: Preprocessing, num_channels: int,
-                  on_error: str = "skip", progress: bool = False) -> PrepareSummary:
-    """Bring every case into `folder`; returns what was done and writes it to folder/summary.json."""
+                  on_error: str = "skip", progress: bool = False, max_voxels: int | None = None) -> PrepareSummary:
+    """Bring every case into `folder`; returns what was done and writes it to folder/summary.json.
+    No source file may claim more than `max_voxels` values (`io.max_voxels`)."""
     start = time.perf_counter()
     cases_dir = folder / "cases"
     cases_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ def prepare_cases(cases: Sequence[Case], folder: Path, settings: Preprocessing, 
             reused.append(case.case_id)
             continue
         try:
-            loaded = read_case(case, settings.num_classes, num_channels)
+            loaded = read_case(case, settings.num_classes, num_channels, max_voxels)
         except ReadError as err:
             if on_error == "fail":
                 raise
@@ -111,7 +112,4 @@ def open_prepared(cases: Sequence[Case], folder: Path) -> list[PreparedCase]:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(content, f, indent=1)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(content, indent=1))

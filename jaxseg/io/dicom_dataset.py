@@ -17,6 +17,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from jaxseg.io.errors import MissingTagError, ReadError
+from jaxseg.io.limits import check_claimed_size
 
 # DICOM patient coordinates are LPS+; jaxseg's world is RAS+ (x and y change sign).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -115,15 +116,28 @@ def slice_step(item: Dataset | None, path: object) -> float | None:
     return None
 
 
-def decode_frames(ds: Dataset, path: object) -> np.ndarray:
+def claimed_shape(ds: Dataset, path: object) -> tuple[int, int, int, int]:
+    """(frames, rows, columns, samples per pixel) the header declares."""
+    return (frame_count(ds, path), int(_number(ds, "Rows", path) or 0), int(_number(ds, "Columns", path) or 0),
+            int(_number(ds, "SamplesPerPixel", path) or 1))
+
+
+def decode_frames(ds: Dataset, path: object, max_voxels: int | None = None) -> np.ndarray:
     """Stored pixel values as (F, R, C) or (F, R, C, S), native byte order, before any rescale.
 
     F is the number of frames (1 for a single-frame file), R and C the rows and columns,
-    S the samples per pixel (colour: YBR is converted to RGB by pydicom).
+    S the samples per pixel (colour: YBR is converted to RGB by pydicom). A header claiming more
+    than `max_voxels` values, or (uncompressed data) more bytes than PixelData holds, raises
+    ReadError before decoding (see `jaxseg.io.limits`); compressed frames are held to
+    `max_voxels` only, as JPEG 2000 and JPEG-LS can shrink a blank frame without bound.
     """
     if "PixelData" not in ds:
         raise MissingTagError(path, "PixelData", "the file holds no image")
     syntax = ds.file_meta.get("TransferSyntaxUID", "unknown")
+    compressed = getattr(syntax, "is_compressed", True)
+    bits = int(_number(ds, "BitsAllocated", path) or 8)
+    check_claimed_size(path, claimed_shape(ds, path), bits / 8, len(ds.PixelData), None if compressed else 1,
+                       max_voxels)
     try:
         array = ds.pixel_array
     except Exception as err:  # missing decoder plugin, truncated or corrupt pixel data

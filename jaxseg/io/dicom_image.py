@@ -27,13 +27,14 @@ def _pixel_spacing(ds) -> tuple[float, float] | None:
     return None
 
 
-def read_dicom_image(path: str | os.PathLike) -> Image2D:
+def read_dicom_image(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """Read one single-frame DICOM file as it is displayed: (H, W) rows top to bottom.
 
     Grey images are rescaled by RescaleSlope/RescaleIntercept, and MONOCHROME1 radiographs
     (where low values are bright) are inverted so that larger values are brighter; colour images
     are (H, W, 3) RGB. Spacing is (row, column) in mm from PixelSpacing, else ImagerPixelSpacing
-    (detector plane: not corrected for magnification), else None.
+    (detector plane: not corrected for magnification), else None. More than `max_voxels` values
+    raise ReadError before decoding (see `decode_frames`).
     """
     path = Path(path)
     ds = read_dataset(path)
@@ -42,7 +43,7 @@ def read_dicom_image(path: str | os.PathLike) -> Image2D:
     if is_multiframe(ds, path):
         raise ReadError(path, f"is a multi-frame image ({frame_count(ds, path)} frame(s)): read it with "
                               "read_dicom_series")
-    frames = decode_frames(ds, path)
+    frames = decode_frames(ds, path, max_voxels)
     if frames.ndim == 4:
         array = frames[0]
     else:

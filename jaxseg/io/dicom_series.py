@@ -17,6 +17,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from jaxseg.io.dicom_dataset import (
+    claimed_shape,
     decode_frames,
     frame_count,
     functional_group,
@@ -29,6 +30,7 @@ from jaxseg.io.dicom_dataset import (
 )
 from jaxseg.io.dicom_geometry import frame_plane, stack_geometry
 from jaxseg.io.errors import MissingTagError, ReadError, SeriesSelectionError
+from jaxseg.io.limits import check_claimed_size
 from jaxseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -118,16 +120,19 @@ def _check_slice_header(file: Path, ds: Dataset) -> None:
                                                             "slices of a volume: read them with read_dicom_image")
 
 
-def _classic_volume(path: Path, members: list[tuple[Path, Dataset]]) -> tuple[np.ndarray, np.ndarray, list[Path], str]:
+def _classic_volume(path: Path, members: list[tuple[Path, Dataset]],
+                    max_voxels: int | None) -> tuple[np.ndarray, np.ndarray, list[Path], str]:
     for file, ds in members:
         _check_slice_header(file, ds)
+    _, rows, columns, samples = claimed_shape(members[0][1], members[0][0])
+    check_claimed_size(path, (len(members), rows, columns, samples), 1, None, None, max_voxels)
     planes = [frame_plane(ds, file, file.name) for file, ds in members]
     slots, affine, _ = stack_geometry(planes, path, slice_step(members[0][1], members[0][0]))
     ordered = [members[i][0] for i in np.argsort(slots)]
     slices, stored = [], ""
     for file in ordered:
         ds = read_dataset(file)
-        raw = decode_frames(ds, file)
+        raw = decode_frames(ds, file, max_voxels)
         stored = stored or str(raw.dtype)
         slope, intercept = rescale_of(ds, file)
         slices.append(modality_values(raw, np.array([slope]), np.array([intercept]), ds)[0])
@@ -135,7 +140,7 @@ def _classic_volume(path: Path, members: list[tuple[Path, Dataset]]) -> tuple[np
     return np.ascontiguousarray(np.stack(slices, axis=-1).transpose(1, 0, 2)), affine, ordered, stored
 
 
-def _multiframe_volume(file: Path) -> tuple[np.ndarray, np.ndarray, list[Path], str]:
+def _multiframe_volume(file: Path, max_voxels: int | None) -> tuple[np.ndarray, np.ndarray, list[Path], str]:
     ds = read_dataset(file)
     _check_slice_header(file, ds)
     if "PerFrameFunctionalGroupsSequence" not in ds:
@@ -147,7 +152,7 @@ def _multiframe_volume(file: Path) -> tuple[np.ndarray, np.ndarray, list[Path], 
                           functional_group(ds, i, "PixelMeasuresSequence"))
               for i in range(count)]
     slots, affine, _ = stack_geometry(planes, file, slice_step(functional_group(ds, 0, "PixelMeasuresSequence"), file))
-    raw = decode_frames(ds, file)
+    raw = decode_frames(ds, file, max_voxels)
     rescales = np.array([rescale_of(functional_group(ds, i, "PixelValueTransformationSequence"), file)
                          for i in range(count)])
     values = modality_values(raw, rescales[:, 0], rescales[:, 1], ds)
@@ -155,7 +160,8 @@ def _multiframe_volume(file: Path) -> tuple[np.ndarray, np.ndarray, list[Path], 
     return np.ascontiguousarray(values[np.argsort(slots)].transpose(2, 1, 0)), affine, [file], str(raw.dtype)
 
 
-def load_series(path: str | os.PathLike, series_uid: str | None = None) -> tuple[Volume, SeriesInfo]:
+def load_series(path: str | os.PathLike, series_uid: str | None = None,
+                max_voxels: int | None = None) -> tuple[Volume, SeriesInfo]:
     """`read_dicom_series`, also returning what identifies the series (for `jaxseg inspect`)."""
     path = Path(path)
     uid, members = _select(path, series_uid)
@@ -164,16 +170,16 @@ def load_series(path: str | os.PathLike, series_uid: str | None = None) -> tuple
         raise ReadError(path, f"series {uid} mixes {len(multiframe)} multi-frame file(s) with {len(members)} files in "
                               "all: jaxseg reads a series of single-frame files or one multi-frame file")
     if multiframe:
-        array, affine, files, stored = _multiframe_volume(multiframe[0])
+        array, affine, files, stored = _multiframe_volume(multiframe[0], max_voxels)
     else:
-        array, affine, files, stored = _classic_volume(path, members)
+        array, affine, files, stored = _classic_volume(path, members, max_voxels)
     header = members[0][1]
     info = SeriesInfo(uid, str(header.get("Modality", "")), str(header.get("SeriesDescription", "")),
                       str(header.get("FrameOfReferenceUID", "")), tuple(str(f) for f in files), stored)
     return Volume(array, affine, str(path)), info
 
 
-def read_dicom_series(path: str | os.PathLike, series_uid: str | None = None) -> Volume:
+def read_dicom_series(path: str | os.PathLike, series_uid: str | None = None, max_voxels: int | None = None) -> Volume:
     """Read a DICOM series as a Volume indexed (column, row, slice), affine in RAS+ mm.
 
     path: a folder (searched recursively; non-DICOM files are ignored) or one multi-frame file
@@ -182,6 +188,7 @@ def read_dicom_series(path: str | os.PathLike, series_uid: str | None = None) ->
     be evenly spaced: gaps raise SliceSpacingError with each gap in mm. Values are rescaled by
     RescaleSlope/RescaleIntercept (CT: Hounsfield units, int16) and MONOCHROME1 is inverted.
     Compressed pixel data (JPEG 2000, JPEG-LS, JPEG, RLE) is decoded. Bad input raises a
-    ReadError naming the file and the problem.
+    ReadError naming the file and the problem, as does a series of more than `max_voxels` values
+    (default `jaxseg.io.limits.MAX_VOXELS`), before its pixels are decoded.
     """
-    return load_series(path, series_uid)[0]
+    return load_series(path, series_uid, max_voxels)[0]

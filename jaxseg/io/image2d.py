@@ -10,14 +10,15 @@ import colorsys
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jaxseg.io.atomic import atomic_path
 from jaxseg.io.errors import GeometryMismatchError, ReadError
+from jaxseg.io.limits import IMAGE_CODEC_RATIO, check_claimed_size
 from jaxseg.io.volume import Volume
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -55,15 +56,24 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMAGE_SUFFIXES)
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, max_voxels: int | None = None) -> Image.Image:
+    """The decoded image; its header's size is checked first (see `jaxseg.io.limits`): at least one
+    bit per pixel must fit in what the codec can expand the file to."""
     if not path.is_file():
         raise ReadError(path, "no such file")
     if not is_image_file(path):
         raise ReadError(path, f"unsupported 2D image type: expected one of {', '.join(IMAGE_SUFFIXES)}")
     try:
         image = Image.open(path)
+        width, height = image.size
+        check_claimed_size(path, (height, width, len(image.getbands())), 1 / 8, path.stat().st_size,
+                           IMAGE_CODEC_RATIO, max_voxels)
         image.load()
+    except Image.DecompressionBombError as err:
+        raise ReadError(path, f"refused as a decompression bomb ({err})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:  # unknown, truncated, corrupt
+        if isinstance(err, ReadError):
+            raise
         raise ReadError(path, f"not a readable image ({err})") from None
     if getattr(image, "n_frames", 1) > 1:
         raise ReadError(path, f"holds {image.n_frames} pages or frames; expected one 2D image")
@@ -109,15 +119,16 @@ def _sidecar_spacing(path: Path) -> tuple[float, float] | None:
     return float(size[1]) * scale, float(size[0]) * scale
 
 
-def read_image(path: str | os.PathLike) -> Image2D:
+def read_image(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A PNG, JPEG or TIFF image: (H, W) for grey (uint8, uint16, int32 or float32 as stored),
-    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A).
+    (H, W, 3|4) uint8 for colour; palette images are expanded to RGB(A). More than `max_voxels`
+    pixels x channels (default `jaxseg.io.limits.MAX_VOXELS`) raise ReadError.
 
     Spacing (row, column) in mm: a BIDS microscopy sidecar's PixelSize (`NAME.json` beside the
     image), else a TIFF's resolution tags, else None (PNG and JPEG densities are display hints).
     """
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_voxels)
     spacing = _sidecar_spacing(path) or _tiff_spacing(image)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -126,14 +137,15 @@ def read_image(path: str | os.PathLike) -> Image2D:
     return Image2D(np.asarray(image), spacing, str(path))
 
 
-def read_mask(path: str | os.PathLike) -> Image2D:
+def read_mask(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A label mask (H, W): uint8 (bilevel, grey or palette indices), uint16 or int32 as stored.
 
     A colour file is accepted only when its colour channels are equal (grey saved as RGB);
-    real colours are not labels, so they raise ReadError, as do non-integer values.
+    real colours are not labels, so they raise ReadError, as do non-integer values, and more than
+    `max_voxels` pixels x channels.
     """
     path = Path(path)
-    image = _open(path)
+    image = _open(path, max_voxels)
     array = np.asarray(image)
     if image.mode == "1":
         array = array.astype(np.uint8)
@@ -173,19 +185,12 @@ def write_mask(mask: np.ndarray, path: str | os.PathLike, palette: bool = False)
     if low < 0 or high > np.iinfo(np.uint16).max:
         raise ValueError(f"{path}: labels span [{low}, {high}], outside what PNG/TIFF masks hold (0..65535)")
     stored = mask.astype(np.uint8 if high <= 255 else np.uint16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image = Image.fromarray(stored)
         if palette and stored.dtype == np.uint8:
             image = image.convert("P") if image.mode != "P" else image  # Mode L -> P keeps the values as indices.
             image.putpalette([c for colour in label_colours(256) for c in colour])
         image.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -229,11 +234,12 @@ def check_same_size(image: Image2D, mask: Image2D) -> None:
                                                            f"{image.source or 'the image'}'s {image.shape}")
 
 
-def read_instance_masks(folder: str | os.PathLike) -> Image2D:
+def read_instance_masks(folder: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A folder of binary masks, one object each (Data Science Bowl 2018 `masks/`), as one instance
     map (H, W) uint16 (int32 past 65535 objects): 0 = background, n = the n-th file in sorted order.
 
-    Masks of different sizes raise GeometryMismatchError; overlapping masks raise ReadError.
+    Masks of different sizes raise GeometryMismatchError; overlapping masks, and masks of more
+    than `max_voxels` pixels, raise ReadError.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -241,10 +247,10 @@ def read_instance_masks(folder: str | os.PathLike) -> Image2D:
     files = sorted(p for p in folder.iterdir() if is_image_file(p) and not p.name.startswith("."))
     if not files:
         raise ReadError(folder, f"no mask images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-    first = read_mask(files[0])
+    first = read_mask(files[0], max_voxels)
     instances = np.zeros(first.shape, np.uint16 if len(files) <= np.iinfo(np.uint16).max else np.int32)
     for number, file in enumerate(files, start=1):
-        mask = first if number == 1 else read_mask(file)
+        mask = first if number == 1 else read_mask(file, max_voxels)
         check_same_size(first, mask)
         inside = mask.array > 0
         taken = instances[inside]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 
+from jaxseg.io.atomic import atomic_path
 from jaxseg.io.errors import ReadError
+from jaxseg.io.limits import DEFLATE_RATIO, check_claimed_size
 from jaxseg.io.volume import Volume
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Free-text header fields, which converters fill with patient and study details: never copied
+# into a written file (NIfTI-2 has no db_name).
+PRIVATE_TEXT_FIELDS = ("descrip", "aux_file", "intent_name", "db_name")
 
 
 def is_nifti(path: str | os.PathLike) -> bool:
@@ -33,13 +37,20 @@ def load_nifti_image(path: str | os.PathLike) -> nib.Nifti1Image:
     return image
 
 
-def read_nifti(path: str | os.PathLike) -> Volume:
+def read_nifti(path: str | os.PathLike, max_voxels: int | None = None) -> Volume:
     """Read a 3D (or 4D, channels last) NIfTI file as a Volume in its stored axis order.
 
     The array has the stored dtype unless the header scales values (scl_slope), in which case it
-    is float. The affine is the one nibabel chooses (sform, else qform), in RAS+ mm.
+    is float. The affine is the one nibabel chooses (sform, else qform), in RAS+ mm. A header
+    claiming more voxels than `max_voxels` or than the file can hold raises ReadError before any
+    voxel is read (see `jaxseg.io.limits`).
     """
     image = load_nifti_image(path)
+    size = Path(path).stat().st_size
+    gzipped = str(path).endswith(".gz")
+    stored = size if gzipped else size - int(image.dataobj.offset)
+    check_claimed_size(path, image.shape, image.get_data_dtype().itemsize, stored, DEFLATE_RATIO if gzipped else 1,
+                       max_voxels)
     try:
         array = np.asanyarray(image.dataobj)
     except Exception as err:  # truncated data, bad compression
@@ -66,10 +77,11 @@ def write_nifti(volume: Volume, path: str | os.PathLike, like: str | os.PathLike
     Without `like`, the affine is stored as both sform and qform with code 1 (scanner), units mm.
     With `like` (the NIfTI file the volume's image was read from), the volume is first put back
     in that file's axis order (flips and transposes: a prediction made on `as_canonical()` axes
-    is fine) and written with a copy of its header: the same sform and qform matrices and codes,
-    units and description, with the volume's dtype and no intensity scaling. A volume that is
-    not on the file's grid raises GeometryMismatchError. Either way 3D Slicer and ITK-SNAP
-    overlay the result on the image exactly where jaxseg placed it.
+    is fine) and written with a copy of its header: the same sform and qform matrices and codes
+    and units, with the volume's dtype and no intensity scaling; its free-text fields
+    (PRIVATE_TEXT_FIELDS) and header extensions, which can hold patient names, are not copied.
+    A volume that is not on the file's grid raises GeometryMismatchError. Either way 3D Slicer and
+    ITK-SNAP overlay the result on the image exactly where jaxseg placed it.
     """
     path = Path(path)
     if like is None:
@@ -83,14 +95,11 @@ def write_nifti(volume: Volume, path: str | os.PathLike, like: str | os.PathLike
         header = source.header.copy()
         header.set_data_dtype(volume.array.dtype)
         header.set_slope_inter(1.0, 0.0)
+        for field in PRIVATE_TEXT_FIELDS:
+            if field in header:
+                header[field] = b""
+        header.extensions.clear()
         image = type(source)(volume.array, None, header)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

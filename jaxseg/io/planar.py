@@ -22,12 +22,12 @@ def is_planar_file(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(PLANAR_SUFFIXES)
 
 
-def read_planar_image(path: str | os.PathLike) -> Image2D:
+def read_planar_image(path: str | os.PathLike, max_voxels: int | None = None) -> Image2D:
     """A PNG/JPEG/TIFF image, or one DICOM image (radiograph: MONOCHROME1 inverted, spacing from
-    PixelSpacing), as displayed: (H, W) or (H, W, C)."""
+    PixelSpacing), as displayed: (H, W) or (H, W, C); at most `max_voxels` values (see `jaxseg.io.limits`)."""
     if str(path).lower().endswith(DICOM_SUFFIX):
-        return read_dicom_image(path)
-    return read_image(path)
+        return read_dicom_image(path, max_voxels)
+    return read_image(path, max_voxels)
 
 
 def prediction_suffix(source: str | os.PathLike) -> str:

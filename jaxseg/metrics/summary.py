@@ -26,18 +26,21 @@ def describe(values: Sequence[float]) -> dict[str, float]:
             "50%": float(median), "75%": float(q3), "max": float(v.max())}
 
 
-def summarize(per_case: Sequence[dict]) -> dict:
-    """nnU-Net-like summary of per-case metrics.
+def summarize(per_case: Sequence[dict], failed: Sequence[dict] = ()) -> dict:
+    """nnU-Net-like summary of per-case metrics, saying how many cases the means cover.
 
     per_case: [{"case_id": str, "metrics": {class name: {metric: float}}, ...}, ...].
+    failed: cases that could not be scored, [{"case_id", "file", "reason"}, ...].
     Returns {"metric_per_case": per_case, "mean": {class: {metric: mean}},
-    "foreground_mean": {metric: mean over classes of the class means}}.
+    "foreground_mean": {metric: mean over classes of the class means}, "n_cases": cases in the
+    means, "n_failed": len(failed), "failed_cases": failed}.
     """
     values = _values(per_case)
     mean = {c: {m: float(np.mean(v)) for m, v in by_metric.items()} for c, by_metric in values.items()}
     metrics = list(next(iter(mean.values()))) if mean else []
     foreground_mean = {m: float(np.mean([mean[c][m] for c in mean])) for m in metrics}
-    return {"metric_per_case": list(per_case), "mean": mean, "foreground_mean": foreground_mean}
+    return {"metric_per_case": list(per_case), "mean": mean, "foreground_mean": foreground_mean,
+            "n_cases": len(per_case), "n_failed": len(failed), "failed_cases": list(failed)}
 
 
 def case_statistics(per_case: Sequence[dict]) -> dict[str, dict[str, dict[str, float]]]:
@@ -52,7 +55,8 @@ def _values(per_case: Sequence[dict]) -> dict[str, dict[str, list[float]]]:
 
 
 def markdown_table(summary: dict, metric: str = "Dice") -> str:
-    """One row per case, one column per class, for `metric`; then the mean row."""
+    """One row per case, one column per class, for `metric`; then the mean row, and below the
+    table the cases that could not be scored (summary["failed_cases"]), with their file and reason."""
     classes = list(summary["mean"])
     lines = [
         "| case | " + " | ".join(classes) + " | mean |",
@@ -63,6 +67,10 @@ def markdown_table(summary: dict, metric: str = "Dice") -> str:
         lines.append(f"| {case['case_id']} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {np.mean(values):.3f} |")
     means = [summary["mean"][c][metric] for c in classes]
     lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + f" | {summary['foreground_mean'][metric]:.3f} |")
+    failed = summary.get("failed_cases", [])
+    if failed:
+        lines += ["", f"Means over {len(summary['metric_per_case'])} cases; {len(failed)} failed and are not in them:"]
+        lines += [f"- {f['case_id']}: {f['file']}: {f['reason']}" for f in failed]
     return "\n".join(lines)
 
 
@@ -78,13 +86,17 @@ def statistics_table(columns: Mapping[str, Sequence[float]], digits: int = 3) ->
 
 
 def to_csv(summary: dict) -> str:
-    """The per-case metrics as CSV text: a header `case_id,class,<metrics...>`, one row per case and class."""
+    """The per-case metrics as CSV text: a header `case_id,class,<metrics...>,error`, one row per case
+    and class; then one row per failed case (summary["failed_cases"]) with empty class and metrics
+    and its error "FILE: REASON"."""
     classes = list(summary["mean"])
     metrics = list(summary["mean"][classes[0]]) if classes else []
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["case_id", "class", *metrics])
+    writer.writerow(["case_id", "class", *metrics, "error"])
     for case in summary["metric_per_case"]:
         for c in classes:
-            writer.writerow([case["case_id"], c, *(repr(float(case["metrics"][c][m])) for m in metrics)])
+            writer.writerow([case["case_id"], c, *(repr(float(case["metrics"][c][m])) for m in metrics), ""])
+    for failure in summary.get("failed_cases", []):
+        writer.writerow([failure["case_id"], "", *([""] * len(metrics)), f"{failure['file']}: {failure['reason']}"])
     return out.getvalue()

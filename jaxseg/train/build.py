@@ -54,20 +54,23 @@ def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tu
     The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
     """
     checkpoints = Checkpoints(directory)
-    latest = checkpoints.latest_step()
-    if isinstance(which, int):
-        step = which if which in checkpoints.manager.all_steps() else None
-    elif latest is not None and which == "best":
-        metric = best_metric_key(checkpoints.restore_config(latest))
-        step = checkpoints.best_step(metric) or latest
-    else:
-        step = latest
-    if step is None:
-        raise FileNotFoundError(f"{directory} holds no checkpoint {which if isinstance(which, int) else ''}".rstrip())
-    config = checkpoints.restore_config(step)
-    mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
-    like = jax.eval_shape(lambda: build_state(config, mesh))
-    like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), like)
-    state, _ = checkpoints.restore(step, like)
-    checkpoints.close()
+    try:
+        latest = checkpoints.latest_step()
+        if isinstance(which, int):
+            step = which if which in checkpoints.manager.all_steps() else None
+        elif latest is not None and which == "best":
+            metric = best_metric_key(checkpoints.restore_config(latest))
+            step = checkpoints.best_step(metric) or latest
+        else:
+            step = latest
+        if step is None:
+            wanted = which if isinstance(which, int) else ""
+            raise FileNotFoundError(f"{directory} holds no checkpoint {wanted}".rstrip())
+        config = checkpoints.restore_config(step)
+        mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
+        like = jax.eval_shape(lambda: build_state(config, mesh))
+        like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), like)
+        state, _ = checkpoints.restore(step, like)
+    finally:
+        checkpoints.close()
     return config, state, step, mesh

@@ -51,6 +51,7 @@ class Checkpoints:
         options = ocp.CheckpointManagerOptions(best_fn=lambda m: m[best_metric], best_mode="max",
                                                preservation_policy=policy, enable_async_checkpointing=True)
         self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options, item_names=ITEMS)
+        self._closed = False
 
     def save(self, step: int, state: TrainState, data_state: dict, config: ml_collections.ConfigDict,
              metrics: dict[str, float] | None = None) -> None:
@@ -116,8 +117,12 @@ class Checkpoints:
         return None
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Wait for an asynchronous save and release orbax's threads; idempotent. Runs must call it on
+        every exit, errors included: a save still running at interpreter shutdown fails ("cannot
+        schedule new futures after interpreter shutdown") and prints a page of "Event loop is closed"."""
+        if not self._closed:
+            self._closed = True
+            self.manager.close()  # Waits for outstanding saves first.
 
 
 DETECTION_METRIC = "val_ap50"  # Faster R-CNN runs: mean AP@0.5 over classes on the validation images.

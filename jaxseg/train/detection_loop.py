@@ -44,5 +44,9 @@ def fit_detection(config: ml_collections.ConfigDict, workdir: str | Path, progre
         found = detect_images(predict, state, val_images, config, mesh)
         return {DETECTION_METRIC: score_detections(val_images, found, config.detection.classes)["mean_AP50"]}
 
-    return run_training(config, workdir, state, batches, step_fn, mesh, validate if val_images else None,
-                        checkpoints, progress)
+    try:
+        return run_training(config, workdir, state, batches, step_fn, mesh, validate if val_images else None,
+                            checkpoints, progress)
+    finally:  # Also after an error: see `Checkpoints.close`.
+        checkpoints.close()
+        batches.close()

@@ -62,7 +62,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     say(f"{len(train_data.cases)} training cases ready in {time.perf_counter() - tic:.1f} s ({len(done.prepared)} "
         f"prepared now, {len(done.reused)} reused, {len(done.failed)} failed; cache {done.folder})")
     tic = time.perf_counter()
-    val_cases = load_cases(splits["val"], config, index)
+    val_cases = load_cases(splits["val"], config, index, name="validation cases")
     say(f"{len(val_cases)} validation cases read in {time.perf_counter() - tic:.1f} s")
     log.info("%s; %d validation cases", train_data.description, len(val_cases))
 
@@ -77,7 +77,11 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
     loss_fn, forward_with_labels = make_objective(config, [case.class_voxels for case in train_data.cases])
     step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
     val_fn = (lambda state: validate(state, val_cases, config, mesh)) if val_cases else None
-    return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+    try:
+        return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
+    finally:  # Also after an error: see `Checkpoints.close`.
+        checkpoints.close()
+        batches.close()
 
 
 def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainState, batches, step_fn, mesh,
