@@ -2,8 +2,9 @@
 # Start P jaxseg processes on this machine, each with D CPU devices, as one multi-process job.
 #   launch/local_multiprocess.sh P [D] -- jaxseg train --config configs/demo.py --workdir runs/mp
 # Process i gets --coordinator localhost:PORT --num-processes P --process-id i; collectives use gloo.
-# Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default ./logs) and writes its pid to
-# process_<i>.pid there; process 0's output also goes to the console.
+# Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default: WORKDIR/logs, WORKDIR being the
+# command's --workdir; ./logs without one) and writes its pid to process_<i>.pid there; process 0's
+# output also goes to the console.
 # If one process fails or is killed, the others are killed too (they would wait for it in a collective
 # forever) and the script exits with the first failure's status; relaunching resumes from the last
 # complete checkpoint, as under SLURM.
@@ -18,7 +19,16 @@ if [ "$1" != "--" ]; then devices=$1; shift; fi
 [ "$1" = "--" ] || { echo "expected -- before the command" >&2; exit 2; }
 shift
 port=${JAXSEG_COORDINATOR_PORT:-$((20000 + RANDOM % 20000))}
-logs=${JAXSEG_LOG_DIR:-logs}
+workdir=""
+previous=""
+for arg in "$@"; do
+  case "$arg" in
+    --workdir=*) workdir=${arg#--workdir=} ;;
+    *) [ "$previous" = "--workdir" ] && workdir=$arg ;;
+  esac
+  previous=$arg
+done
+logs=${JAXSEG_LOG_DIR:-${workdir:+$workdir/}logs}
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices}"
 export JAX_PLATFORMS=cpu
 mkdir -p "$logs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -108,12 +109,12 @@ def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainS
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)
     tic, window_start = time.perf_counter(), start
     train = config.train
-    with stop_on_signals() as stop_request:
+    with stop_on_signals() as stop_request, contextlib.closing(bar):
         for step in range(start + 1, train.steps + 1):
             state, metrics = step_fn(state, global_batch(next(batches), mesh))
             stopping, last = bool(stop_request), step == train.steps
             validate_now = val_fn is not None and (step % train.val_every == 0 or last)
-            log_now = step % train.log_every == 0 or last or stopping or validate_now
+            log_now = step % train.log_every == 0 or last or stopping  # val_every is a multiple of log_every
             save_now = step % train.checkpoint_every == 0 or last or stopping or validate_now
             if not (log_now or save_now):
                 continue
@@ -137,9 +138,7 @@ def run_training(config: ml_collections.ConfigDict, workdir: Path, state: TrainS
                 checkpoints.close()
                 if lead:
                     metrics_log.close()
-                bar.close()
                 raise TrainingInterrupted(step, stop_request.signal, workdir)
-    bar.close()
     checkpoints.close()
     if lead:
         metrics_log.close()
