@@ -180,8 +180,7 @@ class Checkpoints:
                 restored = self.restore(step, like_for, data_iterator)
                 break
             except DamagedCheckpoint as err:
-                log.warning("checkpoint %s/%d cannot be restored (%s); moved to %s, trying the one before",
-                            self.directory, step, err.reason, self._set_aside(step, err.reason).name)
+                self._set_aside(step, err.reason)
                 damaged = True
         if damaged:  # every process found the same damage; process 0 renamed it
             barrier("jaxseg-checkpoints-set-aside")
@@ -200,12 +199,14 @@ class Checkpoints:
                                           f"{_first_line(err)})") from None
 
     def _set_aside(self, step: int, reason: str) -> Path:
-        """Rename the step's folder to STEP.damaged (STEP.damaged.N when taken); process 0 only renames."""
+        """Rename the step's folder to STEP.damaged (STEP.damaged.N when taken), with a warning; process 0 only renames."""
         target = self.directory / f"{step}.damaged"
         for n in itertools.count(1):
             if not target.exists():
                 break
             target = self.directory / f"{step}.damaged.{n}"
+        log.warning("checkpoint %s/%d cannot be restored (%s); moved to %s, trying the one before",
+                    self.directory, step, reason, target.name)
         if jax.process_index() == 0:
             (self.directory / str(step)).rename(target)
             (target / "DAMAGED.txt").write_text(reason + "\n")
