@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Start P jaxseg processes on this machine, each with D CPU devices, as one multi-process job.
+# Without D, a --xla_force_host_platform_device_count already in XLA_FLAGS is kept; else D is 1.
 #   launch/local_multiprocess.sh P [D] -- jaxseg train --config configs/demo.py --workdir runs/mp
 # Process i gets --coordinator localhost:PORT --num-processes P --process-id i; collectives use gloo.
 # Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default: WORKDIR/logs, WORKDIR being the
@@ -14,7 +15,7 @@ if [ $# -lt 3 ]; then
   exit 2
 fi
 processes=$1; shift
-devices=1
+devices=""
 if [ "$1" != "--" ]; then devices=$1; shift; fi
 [ "$1" = "--" ] || { echo "expected -- before the command" >&2; exit 2; }
 shift
@@ -29,7 +30,9 @@ for arg in "$@"; do
   previous=$arg
 done
 logs=${JAXSEG_LOG_DIR:-${workdir:+$workdir/}logs}
-export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices}"
+if [ -n "$devices" ] || [[ "${XLA_FLAGS:-}" != *--xla_force_host_platform_device_count=* ]]; then
+  export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices:-1}"
+fi
 export JAX_PLATFORMS=cpu
 mkdir -p "$logs"
 pids=()
