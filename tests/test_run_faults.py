@@ -237,3 +237,21 @@ def test_sigterm_at_a_validation_step_records_the_validation(phantom_root, tmp_p
     last = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["step"] == stopped and set(checkpoints.metrics(stopped)) == {"val_dice", "val_iou"}
     assert last["val_dice"] == checkpoints.metrics(stopped)["val_dice"]
+
+
+def test_predict_falls_back_from_a_checkpoint_whose_arrays_do_not_read(run_copy, phantom_root, tmp_path):
+    workdir, _ = run_copy
+    store = Checkpoints(workdir / "checkpoints")
+    best = store.best_step()  # what predict restores; the other validated step is the next best
+    store.close()
+    for item in (workdir / "checkpoints" / str(best) / "state").rglob("*"):
+        if item.is_file():
+            item.write_bytes(b"")
+    other = 10 - best  # validated at 4 and 6
+    (workdir / "checkpoints" / str(other) / "data_iterator" / "metadata").write_bytes(b"")  # predict needs none
+    result = _run([sys.executable, "-m", "jaxseg", "predict", "--checkpoint", str(workdir),
+                   str(phantom_root / "imagesTr" / "phantom_000.nii.gz"), str(tmp_path / "p.nii.gz")])
+    assert result.returncode == 0, result.stderr
+    assert f"checkpoint {workdir / 'checkpoints'}/{best} cannot be restored" in result.stderr
+    assert "Traceback" not in result.stderr and (tmp_path / "p.nii.gz").is_file()
+    assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == sorted(["2", str(other), f"{best}.damaged"])
