@@ -58,7 +58,8 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     else:
         from jaxseg.train.loop import fit
 
-    fit(config, args.workdir, progress=jax.process_index() == 0)
+    fit(config, args.workdir, progress=jax.process_index() == 0,
+        resume_with_changed_config=args.resume_with_changed_config)
     if jax.process_index() == 0:
         print(f"checkpoints and metrics.jsonl are in {args.workdir}")
     return 0
@@ -218,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train from a config; resumes from WORKDIR/checkpoints when present.")
     train.add_argument("--config", required=True, help=CONFIG_HELP)
     train.add_argument("--workdir", required=True, help="run folder: checkpoints/, metrics.jsonl")
+    train.add_argument("--resume-with-changed-config", action="store_true",
+                       help="continue the run in WORKDIR although the config differs from its checkpoints' in keys "
+                       "safe to change on resume (intervals, learning rate, data.workers); train.steps never needs it")
     multi = train.add_argument_group("multi-process jobs (detected automatically under SLURM)")
     multi.add_argument("--coordinator", help="HOST:PORT of process 0's coordinator")
     multi.add_argument("--num-processes", type=int, help="number of processes in the job")
@@ -383,7 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"jaxseg: {stop}", file=sys.stderr)
         return 128 + stop.signum
-    except (ConfigError, ReadError, OSError, RuntimeError, ValueError) as err:  # OSError: a full disk, a lost mount
+    except (ConfigError, ReadError, OSError, RuntimeError, ValueError,  # OSError: a full disk, a lost mount
+            FloatingPointError) as err:
         if args.verbose:
             raise
         print(f"jaxseg: error: {err}", file=sys.stderr)

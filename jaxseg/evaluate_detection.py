@@ -21,10 +21,9 @@ from jaxseg.train.detection_step import compile_detection_predict_step
 def is_detection_run(checkpoints_dir: Path) -> bool:
     """Whether the newest checkpoint in `checkpoints_dir` was trained with task = "detection"."""
     checkpoints = Checkpoints(checkpoints_dir)
-    step = checkpoints.latest_step()
-    task = checkpoints.restore_config(step).task if step is not None else None
+    newest = checkpoints.newest_config()
     checkpoints.close()
-    return task == "detection"
+    return newest is not None and newest[1].task == "detection"
 
 
 def evaluate_detection_run(checkpoints_dir: Path, which: str | int, workdir: Path, split: str = "test",

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Start P jaxseg processes on this machine, each with D CPU devices, as one multi-process job.
+# Without D, a --xla_force_host_platform_device_count already in XLA_FLAGS is kept; else D is 1.
 #   launch/local_multiprocess.sh P [D] -- jaxseg train --config configs/demo.py --workdir runs/mp
 # Process i gets --coordinator localhost:PORT --num-processes P --process-id i; collectives use gloo.
-# Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default ./logs) and writes its pid to
-# process_<i>.pid there; process 0's output also goes to the console.
+# Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default: WORKDIR/logs, WORKDIR being the
+# command's --workdir; ./logs without one) and writes its pid to process_<i>.pid there; process 0's
+# output also goes to the console.
 # If one process fails or is killed, the others are killed too (they would wait for it in a collective
 # forever) and the script exits with the first failure's status; relaunching resumes from the last
 # complete checkpoint, as under SLURM.
@@ -13,13 +15,24 @@ if [ $# -lt 3 ]; then
   exit 2
 fi
 processes=$1; shift
-devices=1
+devices=""
 if [ "$1" != "--" ]; then devices=$1; shift; fi
 [ "$1" = "--" ] || { echo "expected -- before the command" >&2; exit 2; }
 shift
 port=${JAXSEG_COORDINATOR_PORT:-$((20000 + RANDOM % 20000))}
-logs=${JAXSEG_LOG_DIR:-logs}
-export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices}"
+workdir=""
+previous=""
+for arg in "$@"; do
+  case "$arg" in
+    --workdir=*) workdir=${arg#--workdir=} ;;
+    *) [ "$previous" = "--workdir" ] && workdir=$arg ;;
+  esac
+  previous=$arg
+done
+logs=${JAXSEG_LOG_DIR:-${workdir:+$workdir/}logs}
+if [ -n "$devices" ] || [[ "${XLA_FLAGS:-}" != *--xla_force_host_platform_device_count=* ]]; then
+  export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices:-1}"
+fi
 export JAX_PLATFORMS=cpu
 mkdir -p "$logs"
 pids=()

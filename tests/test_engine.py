@@ -105,6 +105,8 @@ def test_sigterm_saves_then_exits_and_resumes(phantom_root, tmp_path):
     assert 10 <= saved["step"] < 1000
     state_dir = tmp_path / "checkpoints" / str(saved["step"])
     assert (state_dir / "state").is_dir() and (state_dir / "data_iterator").is_dir()
+    last_line = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last_line["step"] == saved["step"]  # the stop step's metrics are written before the exit
 
 
 def test_damaged_latest_checkpoint_falls_back_to_the_previous(phantom_root, tmp_path, caplog):

@@ -22,7 +22,7 @@ LAUNCHER = REPO / "launch" / "local_multiprocess.sh"
 STEPS = 60
 
 
-def _train_args(workdir: Path, phantom_root: Path, steps: int = STEPS, checkpoint_every: int = 10) -> list[str]:
+def _train_args(workdir: Path, phantom_root: Path | str, steps: int = STEPS, checkpoint_every: int = 10) -> list[str]:
     overrides = tiny_overrides(phantom_root, **{"data.batch_size": 8, "train.steps": steps, "train.log_every": 1,
                                                 "train.val_every": 1000, "train.checkpoint_every": checkpoint_every})
     return [sys.executable, "-m", "jaxseg", "-v", "train", "--config", str(REPO / "configs" / "demo.py"),
@@ -37,15 +37,18 @@ def _losses(workdir: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
 
 
-def _launch(processes: int, devices: int, args: list[str], logs: Path) -> subprocess.Popen:
-    env = {**os.environ, "JAXSEG_LOG_DIR": str(logs), "JAXSEG_COORDINATOR_PORT": str(20000 + os.getpid() % 20000)}
+def _launch(processes: int, devices: int, args: list[str], logs: Path | None = None) -> subprocess.Popen:
+    """The launcher; its logs go to `logs`, by default to the run's WORKDIR/logs."""
+    env = {**os.environ, "JAXSEG_COORDINATOR_PORT": str(20000 + os.getpid() % 20000)}
+    env = {**env, "JAXSEG_LOG_DIR": str(logs)} if logs else {k: v for k, v in env.items() if k != "JAXSEG_LOG_DIR"}
     return subprocess.Popen(["bash", str(LAUNCHER), str(processes), str(devices), "--", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def test_sharded_and_multi_process_runs_train_like_one_device(phantom_root, tmp_path):
     """Data parallel over 4 forced CPU devices, and over 2 processes x 2 devices, follows the 1-device loss
-    trajectory of the same global batches.
+    trajectory of the same global batches. The multi-process job starts on a workdir that does not exist:
+    process 0 generates the phantoms (the same as phantom_root's) and prepares them while the other waits.
 
     Equal within float tolerance, not bitwise: the gradient sums run in another order across devices
     (and gloo sums across processes).
@@ -63,13 +66,20 @@ for devices in (1, 4):
 """
     subprocess.run([sys.executable, "-c", script], cwd=REPO, env=_four_cpu_devices(), capture_output=True, text=True,
                    timeout=600, check=True)
-    job = _launch(2, 2, _train_args(tmp_path / "run2x2", phantom_root, steps=8, checkpoint_every=8), tmp_path / "logs")
+    job = _launch(2, 2, _train_args(tmp_path / "run2x2", "", steps=8, checkpoint_every=8))
     assert job.wait(timeout=600) == 0, job.stderr.read().decode()[-3000:]
+    assert json.loads((tmp_path / "run2x2" / "phantom" / "dataset.json").read_text())["numTraining"] == 5
+    assert sorted(p.name for p in (tmp_path / "run2x2" / "logs").iterdir()) == [
+        "process_0.log", "process_0.pid", "process_1.log", "process_1.pid"]
     one, four, two_by_two = (_losses(tmp_path / name) for name in ("run1", "run4", "run2x2"))
     assert len(one) == len(four) == len(two_by_two) == 8
     np.testing.assert_allclose(four, one, rtol=1e-4)
     np.testing.assert_allclose(two_by_two, four, rtol=1e-5)
     assert one[-1] < one[0]
+    params = [np.concatenate([np.ravel(x) for x in jax.tree.leaves(restore_checkpoint(tmp_path / name / "checkpoints",
+                                                                                      "latest")[1].params)])
+              for name in ("run4", "run2x2")]
+    assert np.linalg.norm(params[1] - params[0]) / np.linalg.norm(params[0]) <= 1e-4
 
 
 @pytest.mark.slow

@@ -62,8 +62,9 @@ def test_checkpoint_restore_gives_identical_state(tiny_config, tmp_path):
     store.save(7, state, {"position": 3}, tiny_config, {"val_dice": 0.5})
     store.wait()
     fresh = build_state(tiny_config, mesh)
-    restored, data_state = store.restore(7, fresh)
-    assert data_state == {"position": 3}
+    result = store.restore(7, lambda _: fresh)
+    restored = result.state
+    assert result.data_state == {"position": 3} and result.step == 7
     assert int(restored.step) == 7
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(restored.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

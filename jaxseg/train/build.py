@@ -49,28 +49,40 @@ def restore_trained(workdir, which: str = "best") -> tuple[ml_collections.Config
 
 def restore_checkpoint(directory: str | Path, which: str | int = "latest") -> tuple[ml_collections.ConfigDict, TrainState, int, Mesh]:
     """Config, state, step and mesh of checkpoint `which` ("best" by the run's best metric, "latest"
-    or a step) in `directory`.
+    or a step) in `directory`, verified (`Checkpoints.restore`).
 
-    The state is restored onto a mesh like the one it was trained on (all devices when fewer are here).
+    A damaged checkpoint is set aside and the next is used: for "best" the next best, then the
+    newest; for "latest" the one before. The state is restored onto a mesh like the one it was
+    trained on (all devices when fewer are here).
     """
     checkpoints = Checkpoints(directory)
-    try:
-        latest = checkpoints.latest_step()
-        if isinstance(which, int):
-            step = which if which in checkpoints.manager.all_steps() else None
-        elif latest is not None and which == "best":
-            metric = best_metric_key(checkpoints.restore_config(latest))
-            step = checkpoints.best_step(metric) or latest
-        else:
-            step = latest
-        if step is None:
-            wanted = which if isinstance(which, int) else ""
-            raise FileNotFoundError(f"{directory} holds no checkpoint {wanted}".rstrip())
-        config = checkpoints.restore_config(step)
-        mesh = make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)
+    steps = sorted(checkpoints.all_steps(), reverse=True)
+    if isinstance(which, int):
+        if which not in steps:
+            checkpoints.close()
+            aside = [n for n in checkpoints.damaged() if n.split(".")[0] == str(which)]
+            raise FileNotFoundError(f"{directory} holds no checkpoint {which}"
+                                    + (f" (set aside as damaged: {', '.join(aside)})" if aside else ""))
+        steps = [which]
+    elif steps and which == "best":
+        newest = checkpoints.newest_config()
+        metric = best_metric_key(newest[1]) if newest else checkpoints.best_metric
+        scores = {s: m[metric] for s in steps if (m := checkpoints.metrics(s)) and metric in m}
+        steps = sorted(scores, key=scores.get, reverse=True) + [s for s in steps if s not in scores]
+
+    def like_for(config: ml_collections.ConfigDict) -> TrainState:
+        mesh = _mesh_for(config)
         like = jax.eval_shape(lambda: build_state(config, mesh))
-        like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), like)
-        state, _ = checkpoints.restore(step, like)
-    finally:
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), like)
+
+    try:
+        restored = checkpoints.restore_first_intact(steps, like_for, data_iterator=False)
+    finally:  # Also after an error: see `Checkpoints.close`.
         checkpoints.close()
-    return config, state, step, mesh
+    if restored is None:
+        raise FileNotFoundError(f"{directory} holds no checkpoint")
+    return restored.config, restored.state, restored.step, _mesh_for(restored.config)
+
+
+def _mesh_for(config: ml_collections.ConfigDict) -> Mesh:
+    return make_mesh(config.mesh.data if config.mesh.data <= jax.device_count() else -1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import time
+from collections.abc import Iterator
 
 import jax
 
@@ -65,3 +67,25 @@ def _wait_for_coordinator(address: str, timeout_s: float) -> None:
                 raise RuntimeError(f"coordinator {address} not reachable within {timeout_s} s ({err}); "
                                    "is process 0 running and the port open?") from None
             time.sleep(0.5)
+
+
+def barrier(name: str) -> None:
+    """Wait until every process of a multi-process job reaches the barrier `name`; nothing for one process."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+@contextlib.contextmanager
+def process_zero_first(name: str) -> Iterator[None]:
+    """Process 0 runs the block first while the others wait; then the others run it.
+
+    For work done once per run on shared files (generating a dataset, preparing its cache): process 0
+    writes them, the others find them complete. The same on a filesystem shared by several hosts.
+    """
+    if jax.process_index() != 0:
+        barrier(name)
+    yield
+    if jax.process_index() == 0:
+        barrier(name)

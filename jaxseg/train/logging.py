@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,21 +12,40 @@ from pathlib import Path
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
+log = logging.getLogger(__name__)
+
 
 class MetricsLog:
     """Logged steps go to WORKDIR/metrics.jsonl (one JSON object a line) and TensorBoard events
     in WORKDIR/tensorboard/. Lines after `resume_step` (logged by an interrupted run after its last
-    checkpoint, and about to be redone) are dropped first, so the log has each step once."""
+    checkpoint, and about to be redone) are dropped first, so the log has each step once, and so
+    is a line that does not parse (cut short by a crash mid-write), with a warning."""
 
     def __init__(self, workdir: str | Path, resume_step: int = 0):
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self.path = workdir / "metrics.jsonl"
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line)["step"] <= resume_step]
-            self.path.write_text("".join(line + "\n" for line in kept))
+            kept = [line for step, line in self._records() if step <= resume_step]
+            staging = self.path.with_name(".metrics.jsonl.tmp")  # a crash while rewriting keeps the old log
+            staging.write_text("".join(line + "\n" for line in kept))
+            os.replace(staging, self.path)
         self.events = SummaryWriter(str(workdir / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
+
+    def _records(self) -> list[tuple[int, str]]:
+        """(step, line) of each complete record."""
+        records = []
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            try:
+                step = json.loads(line)["step"] if line.strip() else None
+            except (ValueError, TypeError, KeyError):
+                step = "unreadable"
+            if isinstance(step, int):
+                records.append((step, line))
+            elif step is not None:
+                log.warning("%s, line %d, is not a complete record (a run stopped while writing it?); dropped: %.80s",
+                            self.path, number, line)
+        return records
 
     def write(self, step: int, metrics: dict[str, float]) -> None:
         with self.path.open("a") as f:
