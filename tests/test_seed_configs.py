@@ -34,8 +34,10 @@ def _brats_root(tmp_path: Path) -> Path:
     if not BRATS.is_dir():
         pytest.skip(f"{BRATS} is absent")
     tmp_path.mkdir(parents=True, exist_ok=True)
-    entries = [{"image": [str(BRATS / c / "Flair_subtrMeanDivStd.nii.gz"), str(BRATS / c / "T1c_subtrMeanDivStd.nii.gz")],
-                "label": str(BRATS / c / "OTMultiClass.nii.gz")} for c in BRATS_CASES]
+    for c in BRATS_CASES:  # dataset.json paths stay inside the dataset folder: link the cases in
+        (tmp_path / c).symlink_to(BRATS / c, target_is_directory=True)
+    entries = [{"image": [f"{c}/Flair_subtrMeanDivStd.nii.gz", f"{c}/T1c_subtrMeanDivStd.nii.gz"],
+                "label": f"{c}/OTMultiClass.nii.gz"} for c in BRATS_CASES]
     manifest = {"labels": {"0": "background", "1": "necrosis", "2": "edema", "3": "non-enhancing", "4": "enhancing"},
                 "modality": {"0": "FLAIR", "1": "T1c"}, "training": entries}
     (tmp_path / "dataset.json").write_text(json.dumps(manifest))
