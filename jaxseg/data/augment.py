@@ -41,6 +41,15 @@ class SpatialAugmentation:
         return settings_from(cls, augment)
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceCrop:
+    """The workers' part when augmentation runs on the device (`augment.device`): the untransformed
+    crop grown by `margin` voxels on each side, padded by the same rule
+    (jaxseg.data.device_augment transforms it)."""
+
+    margin: tuple[int, ...]
+
+
 def settings_from(cls, section: ml_collections.ConfigDict):
     """A settings dataclass filled from the config keys of the same names (lists become tuples)."""
     values = {f.name: section[f.name] for f in dataclasses.fields(cls)}
@@ -204,12 +213,17 @@ def _resample_label(label: np.ndarray, mapping: AffineMap | DenseMap, onehot: bo
 
 
 def warp(image: np.ndarray, labels: list[np.ndarray], origin: np.ndarray, out_shape: tuple[int, ...],
-         aug: SpatialAugmentation, rng: np.random.Generator, image_fill: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+         aug: SpatialAugmentation | DeviceCrop, rng: np.random.Generator,
+         image_fill: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """A randomly transformed crop of (image (*S, C), labels [(*S)]) of spatial size `out_shape`.
 
     origin: the source voxel the crop starts at without augmentation; the transform turns about the
-    crop's centre. Outside the source, the image takes `image_fill` (C,) and labels 0.
+    crop's centre. Outside the source, the image takes `image_fill` (C,) and labels 0. With a
+    DeviceCrop: the crop from origin - margin of size out_shape + 2 margin, untransformed.
     """
+    if isinstance(aug, DeviceCrop):
+        start, size = np.asarray(origin) - aug.margin, tuple(s + 2 * m for s, m in zip(out_shape, aug.margin))
+        return crop_padded(image, start, size, image_fill), [crop_padded(label, start, size, 0) for label in labels]
     n = len(out_shape)
     matrix = np.eye(n)
     if rng.random() < aug.rotate_p:
