@@ -146,13 +146,18 @@ def sample_positions(matrix: jax.Array, displacement: jax.Array | None, out_shap
     return positions if displacement is None else positions + displacement
 
 
-def resample(image: jax.Array, label: jax.Array, positions: jax.Array, onehot_values: int = 0) -> tuple[jax.Array, jax.Array]:
+def resample(image: jax.Array, label: jax.Array, positions: jax.Array, onehot_values: int = 0,
+             on_grid: bool = False) -> tuple[jax.Array, jax.Array]:
     """image (*B, C) linearly and label (*B) at `positions` (n, *out): ((*out, C) float32, (*out) int32).
 
     Beyond the block, the nearest edge value. onehot_values > 0: each of label values
     0..onehot_values-1 interpolated linearly as a mask, then the most likely one (ties: the lowest),
-    else nearest neighbour (rounding half to even, as `augment._nearest`).
+    else nearest neighbour (rounding half to even, as `augment._nearest`). on_grid: the positions
+    are whole voxels, so a gather gives the same values.
     """
+    index = tuple(jnp.clip(jnp.round(p).astype(jnp.int32), 0, s - 1) for p, s in zip(positions, label.shape))
+    if on_grid:
+        return image[index], label[index].astype(jnp.int32)
     coords = list(positions)
     channels = jnp.moveaxis(image, -1, 0)
     warped = jax.vmap(lambda c: map_coordinates(c, coords, order=1, mode="nearest"))(channels)
@@ -161,7 +166,6 @@ def resample(image: jax.Array, label: jax.Array, positions: jax.Array, onehot_va
         scores = jax.vmap(lambda m: map_coordinates(m, coords, order=1, mode="nearest"))(masks)
         labels = jnp.argmax(scores, axis=0).astype(jnp.int32)
     else:
-        index = tuple(jnp.clip(jnp.round(p).astype(jnp.int32), 0, s - 1) for p, s in zip(positions, label.shape))
         labels = label[index].astype(jnp.int32)
     return jnp.moveaxis(warped, 0, -1), labels
 
@@ -188,18 +192,37 @@ class DeviceAugmentation:
         """
         root = jax.random.fold_in(jax.random.fold_in(jax.random.wrap_key_data(key_data), _DOMAIN), step)
         index = jnp.arange(batch["image"].shape[0])
-        image, label = jax.vmap(self.sample)(jax.vmap(lambda i: jax.random.fold_in(root, i))(index),
-                                             batch["image"], batch["label"])
-        return {"image": image, "label": label}
+        keys = jax.vmap(lambda i: jax.random.split(jax.random.fold_in(root, i)))(index)
+        positions, on_grid = jax.vmap(lambda k: self.positions(k, batch["label"].shape[1:]))(keys[:, 0])
+
+        def resample_all(exact: bool):
+            return lambda i, l, p: jax.vmap(lambda *a: resample(*a, self.onehot_values, exact))(i, l, p)
+
+        # Flips and turns alone put every position on a voxel: a gather gives the interpolation's values.
+        image, label = jax.lax.cond(on_grid.all(), resample_all(True), resample_all(False),
+                                    batch["image"].astype(jnp.float32), batch["label"], positions)
+        return {"image": self.intensity_transform(keys[:, 1], image), "label": label}
 
     def sample(self, key: jax.Array, image: jax.Array, label: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """One sample: block image (*B, C), label (*B) -> (*out, C) float32, (*out) int32."""
-        out_shape = tuple(b - 2 * m for b, m in zip(label.shape, self.margin))
+        """One sample alone, as it is in a batch with key fold_in(root, i): block image (*B, C), label (*B)
+        -> (*out, C) float32, (*out) int32."""
         spatial_key, intensity_key = jax.random.split(key)
-        matrix, displacement = self.spatial_draw(spatial_key, out_shape)
-        positions = sample_positions(matrix, displacement, out_shape, self.margin)
-        image, label = resample(image.astype(jnp.float32), label, positions, self.onehot_values)
-        return self.intensity_transform(intensity_key, image), label
+        image, label = self.spatial_transform(spatial_key, image, label)
+        return self.intensity_transform(intensity_key[None], image[None])[0], label
+
+    def spatial_transform(self, key: jax.Array, image: jax.Array, label: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """One sample's spatial transform: block image (*B, C), label (*B) -> (*out, C) float32, (*out) int32."""
+        positions, _ = self.positions(key, label.shape)
+        return resample(image.astype(jnp.float32), label, positions, self.onehot_values)
+
+    def positions(self, key: jax.Array, block_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+        """(n, *out) block positions of one sample's output voxels, and whether they all lie on voxels."""
+        out_shape = tuple(b - 2 * m for b, m in zip(block_shape, self.margin))
+        matrix, displacement = self.spatial_draw(key, out_shape)
+        on_grid = jnp.all((matrix == 0) | (jnp.abs(matrix) == 1))
+        if displacement is not None:
+            on_grid &= jnp.all(displacement == 0)
+        return sample_positions(matrix, displacement, out_shape, self.margin), on_grid
 
     def spatial_draw(self, key: jax.Array, out_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array | None]:
         """M Q (n, n) and the displacement (n, *out) (None without elastic deformation), drawn as
@@ -226,29 +249,34 @@ class DeviceAugmentation:
             displacement = field * (jax.random.uniform(keys[9]) < a.elastic_p)
         return matrix, displacement
 
-    def intensity_transform(self, key: jax.Array, image: jax.Array) -> jax.Array:
-        """Noise, blur, brightness, contrast, gamma of `intensity.IntensityAugmentation` on (*out, C)."""
+    def intensity_transform(self, keys: jax.Array, images: jax.Array) -> jax.Array:
+        """Noise, blur, brightness, contrast, gamma of `intensity.IntensityAugmentation` on images
+        (N, *out, C), sample i drawing from keys[i]. A transform is computed only when some sample of
+        the batch takes it (a lax.cond on the batch): computing each for every sample and selecting
+        would cost more than the spatial transform on a CPU."""
         a = self.intensity
-        keys = jax.random.split(key, 11)
-        spatial_axes = tuple(range(image.ndim - 1))
+        keys = jax.vmap(lambda k: jax.random.split(k, 11))(keys)
+        axes = tuple(range(images.ndim - 2))
+        radius = int(_TRUNCATE * a.blur_sigma[1] + 0.5)
+        transforms = [  # (key holding the coin, probability, transform of one sample)
+            (0, a.noise_p, lambda k, x: x + _uniform(k[1], 0.0, a.noise_std) * jax.random.normal(k[2], x.shape)),
+            (3, a.blur_p, lambda k, x: gaussian_blur(x, _uniform(k[4], *a.blur_sigma), radius, axes)),
+            (5, a.brightness_p, lambda k, x: x * _uniform(k[6], *a.brightness_range)),
+            (7, a.contrast_p, lambda k, x: contrast(x, _uniform(k[8], *a.contrast_range))),
+            (9, a.gamma_p, lambda k, x: gamma(x, _uniform(k[10], *a.gamma_range))),
+        ]
+        for coin, p, transform in transforms:
+            if p > 0:
+                images = _some(jax.vmap(lambda k, c=coin: jax.random.uniform(k[c]) < p)(keys), transform, keys, images)
+        return images
 
-        def maybe(index: int, p: float, transformed):
-            return jnp.where(jax.random.uniform(keys[index]) < p, transformed, image) if p > 0 else image
 
-        if a.noise_p > 0:
-            std = _uniform(keys[1], 0.0, a.noise_std)
-            image = maybe(0, a.noise_p, image + std * jax.random.normal(keys[2], image.shape, jnp.float32))
-        if a.blur_p > 0:
-            sigma = _uniform(keys[4], *a.blur_sigma)
-            radius = int(_TRUNCATE * a.blur_sigma[1] + 0.5)
-            image = maybe(3, a.blur_p, gaussian_blur(image, sigma, radius, spatial_axes))
-        if a.brightness_p > 0:
-            image = maybe(5, a.brightness_p, image * _uniform(keys[6], *a.brightness_range))
-        if a.contrast_p > 0:
-            image = maybe(7, a.contrast_p, contrast(image, _uniform(keys[8], *a.contrast_range)))
-        if a.gamma_p > 0:
-            image = maybe(9, a.gamma_p, gamma(image, _uniform(keys[10], *a.gamma_range)))
-        return image
+def _some(take: jax.Array, transform, keys: jax.Array, images: jax.Array) -> jax.Array:
+    """images (N, ...) with transform(keys[i], images[i]) where take[i]; nothing computed if no take[i]."""
+    def apply(x):
+        return jnp.where(take.reshape(-1, *[1] * (x.ndim - 1)), jax.vmap(transform)(keys, x), x)
+
+    return jax.lax.cond(take.any(), apply, lambda x: x, images)
 
 
 def _rotation(angles: jax.Array) -> jax.Array:
