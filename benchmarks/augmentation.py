@@ -15,6 +15,7 @@ plus nnU-Net's intensity transforms). Three costs:
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import jax
@@ -100,6 +101,9 @@ def main() -> None:
             print(result, flush=True)
     table = markdown(["shape", "recipe", "margin", "CPU path ms/sample", "device ms/sample", "loader crop ms/sample",
                       "device / CPU"], rows)
+    table += (f"\n\n{'Reduced: ' if args.reduced else ''}{samples} CPU-path samples and {args.steps} device calls per "
+              f"row; the device path runs on the CPU backend, on the same {os.cpu_count()} cores, shared with other "
+              f"jobs (load average {os.getloadavg()[0]:.1f} at the end): contended timings, expect ~2x run-to-run spread.")
     print(table)
     write_results("augmentation", {"reduced": args.reduced, "steps": args.steps, "cpu_samples": samples,
                                    "results": results}, table)

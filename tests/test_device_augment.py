@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from jaxseg.bench import train_rate
 from jaxseg.config import ConfigError, load_config
 from jaxseg.data.augment import (AffineMap, SpatialAugmentation, _resample_label, _upsample, crop_padded,
                                  resample_at, rotation_matrix)
@@ -193,6 +194,8 @@ def test_workers_ship_margin_blocks_that_the_step_receives_augmented(phantom_roo
         state, global_batch(shipped, mesh))
     assert seen["image"].shape == (4, 32, 32, 1) and seen["label"].dtype == jnp.int32
     assert not np.array_equal(np.asarray(seen["image"]), plain["image"])
+    # `jaxseg bench data` times the train step on the shipped blocks with their augmentation.
+    assert train_rate(config, shipped, steps=1, augmentation=data.device_augmentation) > 0
 
 
 @pytest.mark.slow  # four tiny fits, ~55 s on 2 cores
@@ -208,3 +211,4 @@ def test_device_augmented_run_resumes_bitwise_and_differs_from_no_augmentation(p
     assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(whole.params), jax.tree.leaves(plain.params)))
     losses = [json.loads(x)["loss"] for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 3
+

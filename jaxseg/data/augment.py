@@ -70,7 +70,7 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _interpolation_matrix(size: int, coarse: int) -> np.ndarray:
+def interpolation_matrix(size: int, coarse: int) -> np.ndarray:
     """(size, coarse) weights of linear interpolation from `coarse` to `size` samples over one extent."""
     position = np.clip((np.arange(size) + 0.5) * coarse / size - 0.5, 0, coarse - 1)
     low = np.floor(position).astype(int)
@@ -84,7 +84,7 @@ def _interpolation_matrix(size: int, coarse: int) -> np.ndarray:
 def _upsample(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A coarse 2D or 3D field linearly interpolated to `shape`, one axis at a time (three small
     matrix products instead of a per-voxel interpolation)."""
-    weights = [_interpolation_matrix(s, c) for s, c in zip(shape, field.shape)]
+    weights = [interpolation_matrix(s, c) for s, c in zip(shape, field.shape)]
     out = field.astype(np.float32) @ weights[-1].T
     if field.ndim == 3:
         out = np.matmul(weights[1], out)

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.ndimage import map_coordinates
 
-from jaxseg.data.augment import SpatialAugmentation, _interpolation_matrix
+from jaxseg.data.augment import SpatialAugmentation, interpolation_matrix
 from jaxseg.data.intensity import IntensityAugmentation
 
 # Keeps the augmentation's key stream apart from dropout's fold_in(key, step).
@@ -126,7 +126,7 @@ def elastic_field(key: jax.Array, shape: tuple[int, ...], sigma: float, alpha: f
 
 def smooth_field(noise: jax.Array, shape: tuple[int, ...], alpha: float) -> jax.Array:
     """Coarse white noise (n, *coarse) -> the displacement (n, *shape) of `elastic_field`."""
-    weights = [jnp.asarray(_interpolation_matrix(s, c)) for s, c in zip(shape, noise.shape[1:])]
+    weights = [jnp.asarray(interpolation_matrix(s, c)) for s, c in zip(shape, noise.shape[1:])]
     smooth = gaussian_blur(noise, jnp.float32(1.0), int(_TRUNCATE + 0.5), tuple(range(1, len(shape) + 1)))
     letters = "xyz"[: len(shape)]
     spec = f"c{letters.upper()}," + ",".join(f"{l}{l.upper()}" for l in letters) + f"->c{letters}"
