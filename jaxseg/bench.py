@@ -10,12 +10,14 @@ import ml_collections
 import numpy as np
 
 from jaxseg.data.datasets import open_dataset
+from jaxseg.data.device_augment import DeviceAugmentation
 from jaxseg.data.pipeline import training_data
 from jaxseg.data.schedule import PREFETCH_BATCHES
 from jaxseg.models import downsampling_factor
 from jaxseg.train.build import build_state
 from jaxseg.train.mesh import global_batch, mesh_from_config
 from jaxseg.train.objective import make_objective
+from jaxseg.train.augment import compile_augmentation, with_augmentation
 from jaxseg.train.step import compile_train_step
 
 
@@ -52,14 +54,19 @@ def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batche
     }, first
 
 
-def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10) -> float:
+def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10,
+               augmentation: DeviceAugmentation | None = None) -> float:
     """Samples/s of the configured model's train step on this machine's devices, over `steps` steps
-    after compilation, on `batch` (host arrays) put on the devices once."""
+    after compilation, on `batch` (host arrays) put on the devices once; with `augmentation`
+    (augment.device), the device augmentation of the batch's margin blocks is part of each step."""
     mesh = mesh_from_config(config.mesh)
-    state = build_state(config, mesh, batch["image"].shape[1:-1])
+    margin = augmentation.margin if augmentation else (0,) * (batch["image"].ndim - 2)
+    state = build_state(config, mesh, tuple(s - 2 * m for s, m in zip(batch["image"].shape[1:-1], margin)))
     loss_fn, forward_with_labels = make_objective(
         config, [np.bincount(np.ravel(batch["label"]), minlength=config.model.num_classes)])
     step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+    if augmentation:
+        step = with_augmentation(step, compile_augmentation(augmentation, mesh))
     on_device = global_batch(batch, mesh)
     holder = {"state": state}
 
@@ -82,4 +89,9 @@ def next_to_step(pipeline: dict, train_samples_per_s: float) -> dict:
 def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
     """`pipeline_rate` next to `train_rate` on its first batch (see `next_to_step`)."""
     pipeline, first = pipeline_rate(config, workdir, batches)
-    return next_to_step(pipeline, train_rate(config, first, steps))
+    augmentation = None
+    if config.augment.device:
+        index, splits = open_dataset(config, workdir)
+        augmentation = training_data(config, workdir, index, splits["train"],
+                                     downsampling_factor(config.model)).device_augmentation
+    return next_to_step(pipeline, train_rate(config, first, steps, augmentation))

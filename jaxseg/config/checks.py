@@ -240,6 +240,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.data.sampler == "pairs" and config.train.best_metric != "dice":
         raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
                           "'data.sampler' = pairs: propagation is validated by one-shot Dice")
+    if config.augment.device and (config.task == "detection" or config.data.sampler == "pairs"):
+        raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers of "
+                          "segmentation, not to 'data.sampler' = pairs or task = detection: set it to False")
     _validate_layout(config)
     if config.task == "detection":
         _validate_detection(config)

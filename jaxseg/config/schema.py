@@ -85,6 +85,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.augment.blur_sigma = (0.5, 1.0)  # Gaussian blur, voxels.
     c.augment.prior_rotate_deg = 0.0  # pairs: prior-only rotation about the image centre (seed 004: 1)...
     c.augment.prior_scale = 0.0  # ...and scaling by 1 +- this (seed 004: 0.1), on top of the shared transform.
+    c.augment.device = False  # Transform on the accelerator (jaxseg.data.device_augment); workers only crop.
 
     c.phantom = ml_collections.ConfigDict()
     c.phantom.num_cases = 14

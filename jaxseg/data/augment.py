@@ -41,6 +41,15 @@ class SpatialAugmentation:
         return settings_from(cls, augment)
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceCrop:
+    """The workers' part when augmentation runs on the device (`augment.device`): the untransformed
+    crop grown by `margin` voxels on each side, padded by the same rule
+    (jaxseg.data.device_augment transforms it)."""
+
+    margin: tuple[int, ...]
+
+
 def settings_from(cls, section: ml_collections.ConfigDict):
     """A settings dataclass filled from the config keys of the same names (lists become tuples)."""
     values = {f.name: section[f.name] for f in dataclasses.fields(cls)}
@@ -61,7 +70,7 @@ def rotation_matrix(angles: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _interpolation_matrix(size: int, coarse: int) -> np.ndarray:
+def interpolation_matrix(size: int, coarse: int) -> np.ndarray:
     """(size, coarse) weights of linear interpolation from `coarse` to `size` samples over one extent."""
     position = np.clip((np.arange(size) + 0.5) * coarse / size - 0.5, 0, coarse - 1)
     low = np.floor(position).astype(int)
@@ -75,7 +84,7 @@ def _interpolation_matrix(size: int, coarse: int) -> np.ndarray:
 def _upsample(field: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """A coarse 2D or 3D field linearly interpolated to `shape`, one axis at a time (three small
     matrix products instead of a per-voxel interpolation)."""
-    weights = [_interpolation_matrix(s, c) for s, c in zip(shape, field.shape)]
+    weights = [interpolation_matrix(s, c) for s, c in zip(shape, field.shape)]
     out = field.astype(np.float32) @ weights[-1].T
     if field.ndim == 3:
         out = np.matmul(weights[1], out)
@@ -204,12 +213,17 @@ def _resample_label(label: np.ndarray, mapping: AffineMap | DenseMap, onehot: bo
 
 
 def warp(image: np.ndarray, labels: list[np.ndarray], origin: np.ndarray, out_shape: tuple[int, ...],
-         aug: SpatialAugmentation, rng: np.random.Generator, image_fill: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+         aug: SpatialAugmentation | DeviceCrop, rng: np.random.Generator,
+         image_fill: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """A randomly transformed crop of (image (*S, C), labels [(*S)]) of spatial size `out_shape`.
 
     origin: the source voxel the crop starts at without augmentation; the transform turns about the
-    crop's centre. Outside the source, the image takes `image_fill` (C,) and labels 0.
+    crop's centre. Outside the source, the image takes `image_fill` (C,) and labels 0. With a
+    DeviceCrop: the crop from origin - margin of size out_shape + 2 margin, untransformed.
     """
+    if isinstance(aug, DeviceCrop):
+        start, size = np.asarray(origin) - aug.margin, tuple(s + 2 * m for s, m in zip(out_shape, aug.margin))
+        return crop_padded(image, start, size, image_fill), [crop_padded(label, start, size, 0) for label in labels]
     n = len(out_shape)
     matrix = np.eye(n)
     if rng.random() < aug.rotate_p:

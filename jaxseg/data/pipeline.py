@@ -9,12 +9,14 @@ from pathlib import Path
 
 import grain
 import ml_collections
+import numpy as np
 
 from jaxseg.config import ConfigError
-from jaxseg.data.augment import SpatialAugmentation
+from jaxseg.data.augment import DeviceCrop, SpatialAugmentation
 from jaxseg.data.blocks import BlockSampler, VolumeSampler
 from jaxseg.data.cache import PreparedCase
 from jaxseg.data.datasets import prepare_dataset
+from jaxseg.data.device_augment import DeviceAugmentation, block_margin
 from jaxseg.data.intensity import IntensityAugmentation
 from jaxseg.data.msd import Case, DatasetIndex
 from jaxseg.data.pairs import PairSampler
@@ -35,6 +37,7 @@ class TrainingData:
     cases: list[PreparedCase]
     prepared: PrepareSummary
     name: str
+    device_augmentation: DeviceAugmentation | None = None  # With augment.device: the batches' other half.
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -50,6 +53,8 @@ class TrainingData:
     def batches(self, batch_size: int, seed: int, workers: int = 0, shard_index: int = 0,
                 shard_count: int = 1) -> grain.DatasetIterator:
         """Endless batches of `batch_size` samples for this host (host `shard_index` of `shard_count`).
+
+        With `device_augmentation`, the samples are blocks grown by its margin, to be augmented by it.
 
         The hosts' batches together make the global batch of batch_size x shard_count samples, the
         same whatever the host and worker counts; `get_state()`/`set_state()` resume exactly.
@@ -108,4 +113,18 @@ def training_data(config: ml_collections.ConfigDict, workdir: str | Path | None,
         raise ConfigError(f"config key 'model.in_channels' = {config.model.in_channels} but the {config.data.sampler} "
                           f"samples of {index.root} have {channels} channels"
                           + (" (the image's and the prior)" if config.data.sampler == "pairs" else ""))
-    return TrainingData(build_sampler(config, prepared, pad_multiple), prepared, summary, config.data.sampler)
+    sampler = build_sampler(config, prepared, pad_multiple)
+    device = ship_for_device(sampler, prepared, config) if config.augment.device else None
+    return TrainingData(sampler, prepared, summary, config.data.sampler, device)
+
+
+def ship_for_device(sampler: Sampler, cases: Sequence[PreparedCase],
+                    config: ml_collections.ConfigDict) -> DeviceAugmentation:
+    """Turn `sampler`'s CPU augmentation into a margin crop and return the device augmentation that
+    completes it (one margin, for the largest sample shape, so one compiled function serves all)."""
+    spatial = SpatialAugmentation.from_config(config.augment)
+    largest = tuple(int(s) for s in np.max(sampler.sample_shapes, axis=0))
+    margin = block_margin(largest, spatial, config.mesh.spatial)
+    sampler.spatial, sampler.intensity = DeviceCrop(margin), IntensityAugmentation()
+    onehot_values = len(cases[0].class_voxels) if spatial.label_interpolation == "onehot" else 0
+    return DeviceAugmentation(spatial, IntensityAugmentation.from_config(config.augment), margin, onehot_values)

@@ -16,6 +16,7 @@ from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.pipeline import training_data
 from jaxseg.models import downsampling_factor
 from jaxseg.report import training_curves
+from jaxseg.train.augment import compile_augmentation, with_augmentation
 from jaxseg.train.build import build_state
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.distributed import process_zero_first
@@ -84,6 +85,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str | Path, progress: bool =
                                      shard_index=jax.process_index(), shard_count=jax.process_count())
         loss_fn, forward_with_labels = make_objective(config, [case.class_voxels for case in train_data.cases])
         step_fn = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+        if train_data.device_augmentation is not None:
+            step_fn = with_augmentation(step_fn, compile_augmentation(train_data.device_augmentation, mesh))
         val_fn = (lambda state: validate(state, val_cases, config, mesh)) if val_cases else None
         try:
             return run_training(config, workdir, state, batches, step_fn, mesh, val_fn, checkpoints, progress)
