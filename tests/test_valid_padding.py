@@ -97,6 +97,7 @@ GOLDEN_VALID_VAL_DICE = 0.0152574
     (["sampling.tile_size=100"], "'sampling.tile_size' = 100 has no effect"),
     (["model.name=ronneberger2015", "model.features=None", "sampling.tile_size=574"], "odd length"),
     (["model.name=ronneberger2015", "model.features=None", "data.sampler=blocks"], "needs 'data.sampler' = slices"),
+    (["model.name=ronneberger2015", "model.features=None", "augment.device=true"], "or 'augment.device'"),
 ])
 def test_valid_padding_settings_that_cannot_work_are_errors(overrides, message):
     with pytest.raises(ConfigError) as err:

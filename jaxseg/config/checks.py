@@ -315,9 +315,9 @@ def _validate_valid_padding(config: ml_collections.ConfigDict, model) -> None:
     if config.data.sampler != "slices" or config.inference.mode != "slices":
         raise ConfigError("config key 'model.padding' = 'valid' trains on overlap tiles of 2D slices: it needs "
                           "'data.sampler' = slices and 'inference.mode' = slices (overlap-tile prediction)")
-    if config.adversarial.enabled or getattr(model, "deep_supervision", False):
-        raise ConfigError("config key 'model.padding' = 'valid' cannot be combined with 'adversarial.enabled' or "
-                          "'model.deep_supervision' (their outputs assume same padding)")
+    if config.adversarial.enabled or getattr(model, "deep_supervision", False) or config.augment.device:
+        raise ConfigError("config key 'model.padding' = 'valid' cannot be combined with 'adversarial.enabled', "
+                          "'model.deep_supervision' or 'augment.device' (they assume same-size inputs and outputs)")
     try:
         overlap_tile(config.model, config.sampling.tile_size)
     except ValueError as err:
