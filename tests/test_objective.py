@@ -1,12 +1,18 @@
 """Config `loss` section -> loss function."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxseg import losses
 from jaxseg.config import ConfigError, load_config
+from jaxseg.models import build_model
 from jaxseg.train.objective import LOSSES, make_loss_fn, make_objective
+from jaxseg.train.state import TrainState
+from jaxseg.train.step import train_step
+from tests.model_helpers import random_variables
 
 RNG = np.random.default_rng(0)
 LOGITS = jnp.asarray(RNG.normal(size=(2, 4, 4, 5)), jnp.float32)  # the demo config has 5 classes
@@ -105,3 +111,23 @@ def test_every_public_loss_is_reachable_from_a_config():
     by_name = {entry.function.__name__ for entry in LOSSES.values()}
     assert set(losses.__all__) == by_name | set(through_other_keys)
     assert {a for entry in LOSSES.values() for a in entry.keys} == {"softmax", "sigmoid"}
+
+
+@pytest.mark.parametrize("name, activation", [(name, activation) for name, entry in LOSSES.items()
+                                              for activation in entry.keys])
+def test_every_loss_name_trains_one_step(name, activation):
+    """One SGD step of a tiny U-Net under each loss and head: the step's loss is the table's loss of the
+    model's logits, and the parameters move."""
+    config = load_config("demo", [f"loss.name={name}", f"model.head={activation}", "model.features=(4,8)",
+                                  "optimizer.name=sgd", "optimizer.warmup_steps=0"])
+    model = build_model(config.model)
+    variables = random_variables(model, (2, 8, 8, 1))
+    state = TrainState.create(apply_fn=model.apply, params=variables["params"], batch_stats=variables["batch_stats"],
+                              tx=optax.sgd(0.1), rng=jax.random.key_data(jax.random.key(0)))
+    batch = {"image": RNG.normal(size=(2, 8, 8, 1)).astype(np.float32), "label": np.tile(np.asarray(LABELS), (1, 2, 2))}
+    loss_fn = make_objective(config)[0]
+    new_state, metrics = jax.jit(lambda s, b: train_step(s, b, loss_fn))(state, batch)
+    logits = model.apply(variables, batch["image"], train=True, mutable=["batch_stats"])[0]
+    assert float(metrics["loss"]) == pytest.approx(float(loss_fn(logits, batch["label"])), rel=1e-5)
+    moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()), new_state.params, state.params)
+    assert max(jax.tree.leaves(moved)) > 0
