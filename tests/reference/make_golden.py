@@ -90,6 +90,7 @@ def loss_references(inputs: dict) -> list[dict]:
     weight = 3.46 * t + 1.406 * (1 - t)
     ref = F.binary_cross_entropy_with_logits(x, t, weight=weight)
     add("binary_cross_entropy", "logits_2d", "multilabel_2d", {"pos_weight": 3.46, "neg_weight": 1.406}, ref)
+    add("binary_cross_entropy", "logits_2d", "multilabel_2d", {}, F.binary_cross_entropy_with_logits(x, t))
     return cases
 
 
