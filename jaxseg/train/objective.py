@@ -19,6 +19,7 @@ import ml_collections
 import numpy as np
 
 from jaxseg import losses
+from jaxseg.models import build_model, model_head
 from jaxseg.train.step import LossFn
 
 
@@ -132,8 +133,6 @@ def make_objective(config: ml_collections.ConfigDict,
     wrapped in seed 002's GAN objective when `adversarial.enabled` (whose model output needs the
     labels). class_voxels: the training cases' class counts, for `loss.bce_weights` = inverse_frequency.
     """
-    from jaxseg.models import build_model, model_head  # noqa: PLC0415  (models import Flax; checks import this module)
-
     loss_fn = make_loss_fn(resolve_bce_weights(config.loss, class_voxels), model_head(config.model))
     if getattr(build_model(config.model), "deep_supervision", False):
         loss_fn = partial(losses.deep_supervision_loss, loss_fn=loss_fn)
