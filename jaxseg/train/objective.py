@@ -98,6 +98,9 @@ def make_loss_fn(loss: ml_collections.ConfigDict, activation: str = "softmax") -
     entry = LOSSES[loss.name]
     if activation not in entry.keys:
         raise ValueError(f"loss '{loss.name}' reads a {' or '.join(entry.keys)} head, not a {activation} one")
+    if "bce_weights" in entry.keys[activation] and loss.bce_weights != "given":
+        raise ValueError("loss.bce_weights = inverse_frequency: resolve the weights from the data first "
+                         "(resolve_bce_weights, as make_objective does)")
     options = {argument: _option(loss, key) for key, argument in entry.keys[activation].items() if argument}
     if entry.function not in _ONE_HEAD:
         options["activation"] = activation
@@ -120,7 +123,7 @@ def resolve_bce_weights(loss: ml_collections.ConfigDict, class_voxels: Sequence[
     totals = np.sum([np.asarray(v, np.int64) for v in class_voxels], axis=0)
     neg_weight, pos_weight = losses.inverse_frequency_weights(float(totals[1:].sum() / totals.sum()))
     resolved = loss.copy_and_resolve_references()
-    resolved.pos_weight, resolved.neg_weight = pos_weight, neg_weight
+    resolved.pos_weight, resolved.neg_weight, resolved.bce_weights = pos_weight, neg_weight, "given"
     return resolved
 
 
