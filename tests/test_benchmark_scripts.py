@@ -42,3 +42,18 @@ def test_layout_benchmark_row():
     row = measure(2, 1, 4, 8, jnp.float32, steps=1)
     assert (row["rank"], row["channels"], row["side"]) == ("2d", 4, 8)
     assert row["first_over_last"] == row["channels_first_s"] / row["channels_last_s"]
+
+
+def test_gpu_check_dry_run_lists_its_four_steps():
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["timeout", "90"], ["timeout", "240"], ["timeout", "60"],
+                                                     ["timeout", "80"]]
+    assert "-m gpu" in lines[0] and "--cases nnunet_3d,pig_ct_2d --precisions bfloat16" in lines[1]
+    assert "plan --config configs/pig_ct_unet2d.py --budget 8GiB --shape 512,512" in lines[2]
+    assert "data_pipeline.py" in lines[3]
+    assert subprocess.run(["bash", str(script), "--bogus"], capture_output=True, timeout=60).returncode == 2
