@@ -10,6 +10,9 @@ kd depth taps of kh x kw kernels applied to depth-shifted input slices, so
 with the depth folded into the batch of each 2D convolution. Same parameters, same result up to
 float summation order (~1e-6 relative). `jax.lax.platform_dependent` picks this form only when the
 computation is lowered for a CPU; GPUs and TPUs keep the native 3D convolution (cuDNN's is fast).
+With several CPU devices (simulated meshes) the native convolution is kept too: XLA's partitioner
+does not split the depth-tap form over a depth-sharded mesh. On CPU the form needs more temporary
+memory (a 3-conv 3D chain's gradient: 10.4 MB against 7.1 MB), so CPU memory plans of 3D steps grow.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ _CHANNELS_LAST_3D = lax.ConvDimensionNumbers((0, 4, 1, 2, 3), (4, 3, 0, 1, 2), (
 
 def _depth_tap_conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]],
                     dilation: Sequence[int], precision, preferred_element_type) -> jax.Array:
-    """x (N, D, H, W, C), kernel (kd, kh, kw, C, F) -> (N, D', H', W', F) as kd 2D convolutions."""
+    """x (N, D, H, W, C), kernel (kd, kh, kw, C, F) -> (N, D', H', W', F) as kd 2D convolutions.
+
+    The depth goes in front of the batch, (D, N) -> D * N, so that a depth axis split over devices
+    (spatial partitioning) stays one contiguous block per device after the reshape; (N, D) -> N * D
+    would interleave the devices' slabs and make XLA gather the whole volume on every device."""
     n, depth = x.shape[:2]
     kd = kernel.shape[0]
-    x = jnp.pad(x, ((0, 0), pads[0], (0, 0), (0, 0), (0, 0)))
+    x = jnp.pad(jnp.swapaxes(x, 0, 1), ((pads[0]), (0, 0), (0, 0), (0, 0), (0, 0)))
     out_depth = (depth + sum(pads[0]) - dilation[0] * (kd - 1) - 1) // strides[0] + 1
     total = None
     for k in range(kd):
         start = k * dilation[0]
-        taps = lax.slice_in_dim(x, start, start + (out_depth - 1) * strides[0] + 1, strides[0], axis=1)
-        y = lax.conv_general_dilated(taps.reshape(n * out_depth, *taps.shape[2:]), kernel[k], strides[1:], pads[1:],
+        taps = lax.slice_in_dim(x, start, start + (out_depth - 1) * strides[0] + 1, strides[0], axis=0)
+        y = lax.conv_general_dilated(taps.reshape(out_depth * n, *taps.shape[2:]), kernel[k], strides[1:], pads[1:],
                                      rhs_dilation=dilation[1:], dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      precision=precision, preferred_element_type=preferred_element_type)
         total = y if total is None else total + y
-    return total.reshape(n, out_depth, *total.shape[1:])
+    return jnp.swapaxes(total.reshape(out_depth, n, *total.shape[1:]), 0, 1)
 
 
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding,
@@ -54,8 +61,10 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
                                         preferred_element_type=preferred_element_type)
 
     numbers = lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+    # Several CPU devices (forced host devices) may form a mesh that splits the depth over devices,
+    # and XLA does not partition the depth-tap form (each device would hold the whole volume).
     if (lhs.ndim != 5 or numbers != _CHANNELS_LAST_3D or feature_group_count != 1
-            or any(d != 1 for d in (lhs_dilation or (1, 1, 1)))):
+            or any(d != 1 for d in (lhs_dilation or (1, 1, 1))) or len(jax.devices("cpu")) > 1):
         return native(lhs, rhs)
     dilation = tuple(rhs_dilation or (1, 1, 1))
     if isinstance(padding, str):
