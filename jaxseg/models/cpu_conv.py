@@ -28,24 +28,20 @@ _CHANNELS_LAST_3D = lax.ConvDimensionNumbers((0, 4, 1, 2, 3), (4, 3, 0, 1, 2), (
 
 def _depth_tap_conv(x: jax.Array, kernel: jax.Array, strides: Sequence[int], pads: Sequence[tuple[int, int]],
                     dilation: Sequence[int], precision, preferred_element_type) -> jax.Array:
-    """x (N, D, H, W, C), kernel (kd, kh, kw, C, F) -> (N, D', H', W', F) as kd 2D convolutions.
-
-    The depth goes in front of the batch, (D, N) -> D * N, so that a depth axis split over devices
-    (spatial partitioning) stays one contiguous block per device after the reshape; (N, D) -> N * D
-    would interleave the devices' slabs and make XLA gather the whole volume on every device."""
+    """x (N, D, H, W, C), kernel (kd, kh, kw, C, F) -> (N, D', H', W', F) as kd 2D convolutions."""
     n, depth = x.shape[:2]
     kd = kernel.shape[0]
-    x = jnp.pad(jnp.swapaxes(x, 0, 1), ((pads[0]), (0, 0), (0, 0), (0, 0), (0, 0)))
+    x = jnp.pad(x, ((0, 0), pads[0], (0, 0), (0, 0), (0, 0)))
     out_depth = (depth + sum(pads[0]) - dilation[0] * (kd - 1) - 1) // strides[0] + 1
     total = None
     for k in range(kd):
         start = k * dilation[0]
-        taps = lax.slice_in_dim(x, start, start + (out_depth - 1) * strides[0] + 1, strides[0], axis=0)
-        y = lax.conv_general_dilated(taps.reshape(out_depth * n, *taps.shape[2:]), kernel[k], strides[1:], pads[1:],
+        taps = lax.slice_in_dim(x, start, start + (out_depth - 1) * strides[0] + 1, strides[0], axis=1)
+        y = lax.conv_general_dilated(taps.reshape(n * out_depth, *taps.shape[2:]), kernel[k], strides[1:], pads[1:],
                                      rhs_dilation=dilation[1:], dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      precision=precision, preferred_element_type=preferred_element_type)
         total = y if total is None else total + y
-    return jnp.swapaxes(total.reshape(out_depth, n, *total.shape[1:]), 0, 1)
+    return total.reshape(n, out_depth, *total.shape[1:])
 
 
 def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding,
