@@ -205,6 +205,7 @@ def main() -> None:
                 print({k: v for k, v in row.items() if not k.endswith("_all")}, flush=True)
             # Written after every case and precision, so an interrupted run keeps what it measured.
             payload = {"reduced": args.reduced, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                       "cpus_usable": len(os.sched_getaffinity(0)),
                        "load_average_start": load_start, "wall_s": time.perf_counter() - start,
                        "command": "python benchmarks/torch_compare.py " + " ".join(sys.argv[1:]), "rows": rows}
             write_results(args.name, payload, table(rows))
