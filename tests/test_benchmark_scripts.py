@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from layout import level, measure  # noqa: E402
+from layout import level  # noqa: E402
 from seed_cases import CASES, case_config, detection_config  # noqa: E402
 
 from jaxseg.models.info import model_info  # noqa: E402
@@ -36,3 +36,18 @@ def test_layout_level_gives_the_same_values_in_both_layouts():
     first = level(jnp.moveaxis(x, -1, 1), kernels, False, jnp.float32)
     np.testing.assert_allclose(np.asarray(jnp.moveaxis(first, 1, -1)), np.asarray(last), rtol=1e-5, atol=1e-5)
     assert float(jnp.abs(last).max()) > 0
+
+
+def test_gpu_check_dry_run_lists_its_four_steps():
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    done = subprocess.run(["bash", str(script), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[1:3] for line in lines] == [["timeout", "90"], ["timeout", "240"], ["timeout", "60"],
+                                                     ["timeout", "80"]]
+    assert "-m gpu" in lines[0] and "--cases nnunet_3d,pig_ct_2d --precisions bfloat16" in lines[1]
+    assert "plan --config configs/pig_ct_unet2d.py --budget 8GiB --shape 512,512" in lines[2]
+    assert "data_pipeline.py" in lines[3]
+    assert subprocess.run(["bash", str(script), "--bogus"], capture_output=True, timeout=60).returncode == 2
