@@ -12,12 +12,12 @@ nuclei), on the committed split (configs/splits/<dataset>_{test,val}.txt):
   (Dice, IoU, HD95 in the images' unit: px where the files give no pixel size), plus the DSB 2018
   mAP over IoU thresholds 0.5-0.95 of connected components for the nuclei.
 Both sides evaluate the model after the last step (validation runs only then, so jaxseg's best
-checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 40 steps, and a quarter of the
+checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 80 steps, and a quarter of the
 widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dataset on 2 CPU
 cores; the full settings are the configs' own (network, input size, batch 8, their steps).
 
     python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
-        [--monai-python PATH] [--data-root ../shared/data] [--loss NAME]
+        [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai]
 
 Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>].json per run and, from every
 json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
@@ -79,7 +79,7 @@ NOT_RUN = {
     "cxr_lung_boxes": "seed 002 Faster R-CNN AP@0.5: not run (time)",
 }
 SETTINGS = {  # Overrides of every config; None keeps the config's value.
-    "reduced": {"slice_size": (128, 128), "batch_size": 4, "steps": 40, "base_features": 16},
+    "reduced": {"slice_size": (128, 128), "batch_size": 4, "steps": 80, "base_features": 16},
     "full": {"slice_size": None, "batch_size": 8, "steps": None, "base_features": None},
 }
 
@@ -225,7 +225,7 @@ def monai_available(python: str) -> str | None:
     return None if done.returncode == 0 else f"{python} cannot import torch and monai (the bench extra)"
 
 
-def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_python: str, loss: str | None,
+def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_python: str | None, loss: str | None,
                 workdir: Path, splits: Path = REPO / "configs" / "splits", extra: tuple[str, ...] = ()) -> dict:
     """Train and score both frameworks on one dataset (settings: a key of SETTINGS); the result
     record (means and per-case scores of each side, timings, the overrides used)."""
@@ -233,7 +233,7 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
     references, train, test, labels = export_cases(config, workdir / "monai")
     instances = {c: read_instances(ref[2]) if spec.instance_map else None for c, ref in references.items()}
     sides = {"jaxseg": train_jaxseg(config, workdir / "jaxseg")}
-    why_not = monai_available(monai_python)
+    why_not = monai_available(monai_python) if monai_python else "--no-monai (a jaxseg recipe trial)"
     if why_not is None:
         sides["monai"] = train_monai(config, workdir / "monai", train, test, monai_python)
     units = sorted({ref[3] for ref in references.values()})
@@ -294,13 +294,14 @@ def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 40 steps (CPU)")
+    parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 80 steps, 16-256 channels (CPU)")
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
     parser.add_argument("--monai-python", default=sys.executable,
                         help="a Python with torch and monai for the MONAI side (default: this one)")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
                         help="the folder holding the shared datasets (default ../shared/data)")
     parser.add_argument("--loss", help="jaxseg's loss.name instead of the config's (a recipe trial)")
+    parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"
@@ -310,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {DATASETS[name].folder})")
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}"
-            result = run_dataset(name, DATASETS[name], args.data_root, settings, args.monai_python, args.loss, workdir)
+            result = run_dataset(name, DATASETS[name], args.data_root, settings,
+                                 None if args.no_monai else args.monai_python, args.loss, workdir)
             write(result, args.loss)
 
 

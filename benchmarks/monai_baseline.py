@@ -97,7 +97,7 @@ def main(folder: Path) -> None:
         optimiser.step()
         step_s.append(time.perf_counter() - tic)
     train_s = time.perf_counter() - start
-    print(f"monai: {settings['steps']} steps in {train_s:.1f} s, last loss {float(loss):.4f}", flush=True)
+    print(f"monai: {settings['steps']} steps in {train_s:.1f} s, last loss {loss.item():.4f}", flush=True)
 
     net.eval()
     (folder / "predictions").mkdir(exist_ok=True)
@@ -113,7 +113,7 @@ def main(folder: Path) -> None:
         "train_s": train_s,
         "step_s_median": statistics.median(timed),
         "samples_per_s": settings["batch_size"] / statistics.median(timed),
-        "final_loss": float(loss),
+        "final_loss": loss.item(),
         "torch": torch.__version__, "monai": monai.__version__, "threads": torch.get_num_threads(),
     }, indent=2) + "\n")
 

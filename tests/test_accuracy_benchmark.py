@@ -33,7 +33,8 @@ def tiny_root(tmp_path_factory):
     rows, columns = np.indices((20, 24))
     for n in range(5):
         disc = (rows - 8 - n) ** 2 + (columns - 10 - n) ** 2 < 25
-        Image.fromarray((40 + 150 * disc + 7 * (columns % 3)).astype(np.uint8)).save(root / "tiny" / "images" / f"c{n}.png")
+        image = (40 + 150 * disc + 7 * (columns % 3)).astype(np.uint8)
+        Image.fromarray(image).save(root / "tiny" / "images" / f"c{n}.png")
         Image.fromarray(np.where(disc, 0, 255).astype(np.uint8)).save(root / "tiny" / "labels" / f"c{n}.png")
     (root / "splits").mkdir()
     (root / "splits" / "tiny_test.txt").write_text("c3\n")
@@ -43,9 +44,9 @@ def tiny_root(tmp_path_factory):
 
 def test_run_config_pins_the_committed_split_and_the_reduced_settings(tmp_path):
     config, overrides = accuracy.run_config(accuracy.DATASETS["cxr_lungs"], tmp_path, accuracy.SETTINGS["reduced"])
-    assert (config.data.batch_size, tuple(config.prepare.slice_size), config.train.steps) == (4, (128, 128), 40)
+    assert (config.data.batch_size, tuple(config.prepare.slice_size), config.train.steps) == (4, (128, 128), 80)
     assert config.model.base_features == 16 and accuracy.monai_features(config) == [16, 32, 64, 128, 256, 16]
-    assert (config.train.val_every, config.train.checkpoint_every, config.train.log_every) == (40, 40, 10)
+    assert (config.train.val_every, config.train.checkpoint_every, config.train.log_every) == (80, 80, 20)
     assert config.data.test_cases == str(REPO / "configs" / "splits" / "cxr_lung_covid_hannover_test.txt")
     assert config.loss.name == "bce" and f"data.root={tmp_path / 'cxr_lung_covid_hannover'}" in overrides
     full, _ = accuracy.run_config(accuracy.DATASETS["isbi_membranes"], tmp_path, accuracy.SETTINGS["full"], "dice_ce")
@@ -97,7 +98,8 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
     lines = accuracy.write(result, None, tmp_path).read_text().splitlines()
     assert lines[2] == ("| cxr_lungs | reduced | jaxseg | bce | 0.9 | 0.89 | 12.5 px |  | 40 x 4 @ 128^2 | 61 | 2.5 "
                         "| IoU ~0.9 | yes |")  # Within 0.02 of the seed's IoU.
-    assert lines[3] == "| cxr_lungs | reduced | monai | dice_ce | 0.9 | 0.7 | 12.5 px |  | 40 x 4 @ 128^2 | 50 | 3 |  |  |"
+    assert lines[3] == ("| cxr_lungs | reduced | monai | dice_ce | 0.9 | 0.7 | 12.5 px |  | 40 x 4 @ 128^2 | 50 | 3 "
+                        "|  |  |")
     assert lines[4].startswith("| isbi_membranes |") and lines[4].endswith("| not run (time) |")
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
 
