@@ -17,7 +17,7 @@ widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dat
 cores; the full settings are the configs' own (network, input size, batch 8, their steps).
 
     python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
-        [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai]
+        [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
 
 Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>].json per run and, from every
 json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
@@ -241,7 +241,7 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
               "overrides": overrides, "train_cases": len(train), "test_cases": test, "seed": spec.seed,
               "seed_iou": spec.seed_iou, "hd95_unit": "/".join(units), "steps": config.train.steps,
               "batch_size": config.data.batch_size, "input_size": input_size(config, workdir / "monai", train),
-              "loss": config.loss.name, "monai": None if why_not is None else f"not run: {why_not}"}
+              "loss": config.loss.name, "run_seed": config.seed, "monai": None if why_not is None else f"not run: {why_not}"}
     for side, out in sides.items():
         per_case = {c: score(out["predictions"][c], ref[0], labels, ref[1], instances[c])
                     for c, ref in references.items()}
@@ -269,7 +269,8 @@ def table(results: list[dict]) -> str:
             if side == "jaxseg" and r["seed_iou"] is not None:
                 seed_note = f"IoU ~{r['seed_iou']}"
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
-            rows.append([r["dataset"], r["settings"], side, r["loss"] if side == "jaxseg" else "dice_ce",
+            settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
+            rows.append([r["dataset"], settings, side, r["loss"] if side == "jaxseg" else "dice_ce",
                          m["Dice"], m["IoU"], f"{m['HD95']:.3g} {r['hd95_unit']}", m.get("mAP"),
                          f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2", round(s["train_s"], 1),
                          s["samples_per_s"], seed_note, reproduced])
@@ -281,9 +282,10 @@ def table(results: list[dict]) -> str:
 
 
 def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
-    """folder/<dataset>_<settings>[_<loss>].json, and accuracy_<settings>.md from every run there."""
+    """folder/<dataset>_<settings>[_<loss>][_seed<n>].json, and accuracy_<settings>.md from every run there."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{result['dataset']}_{result['settings']}" + (f"_{loss}" if loss else "")
+    stem += f"_seed{result['run_seed']}" if result.get("run_seed") else ""
     (folder / f"{stem}.json").write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
     settings = result["settings"]
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
@@ -301,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
                         help="the folder holding the shared datasets (default ../shared/data)")
     parser.add_argument("--loss", help="jaxseg's loss.name instead of the config's (a recipe trial)")
+    parser.add_argument("--seed", type=int, default=0, help="the run's seed on both sides (config key seed)")
     parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args(argv)
@@ -312,7 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}"
             result = run_dataset(name, DATASETS[name], args.data_root, settings,
-                                 None if args.no_monai else args.monai_python, args.loss, workdir)
+                                 None if args.no_monai else args.monai_python, args.loss, workdir,
+                                 extra=(f"seed={args.seed}",))
             write(result, args.loss)
 
 
