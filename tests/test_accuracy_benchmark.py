@@ -49,9 +49,10 @@ def test_run_config_pins_the_committed_split_and_the_reduced_settings(tmp_path):
     assert (config.train.val_every, config.train.checkpoint_every, config.train.log_every) == (80, 80, 20)
     assert config.data.test_cases == str(REPO / "configs" / "splits" / "cxr_lung_covid_hannover_test.txt")
     assert config.loss.name == "bce" and f"data.root={tmp_path / 'cxr_lung_covid_hannover'}" in overrides
-    full, _ = accuracy.run_config(accuracy.DATASETS["isbi_membranes"], tmp_path, accuracy.SETTINGS["full"], "dice_ce")
+    isbi = accuracy.DATASETS["isbi_membranes"]
+    full, _ = accuracy.run_config(isbi, tmp_path, accuracy.SETTINGS["full"], "cross_entropy")
     assert (full.data.batch_size, tuple(full.prepare.slice_size), full.train.steps, full.loss.name) == \
-        (8, (), 300, "dice_ce")  # ISBI trains at the images' own size.
+        (8, (), 300, "cross_entropy")  # ISBI trains at the images' own size.
     assert full.model.base_features is None and accuracy.monai_features(full) == [64, 128, 256, 512, 1024, 64]
 
 
@@ -116,7 +117,7 @@ def test_a_run_without_monai_scores_jaxseg_and_the_table_says_what_did_not_run(t
     assert result["jaxseg"]["per_case"]["c3"]["Dice"] == pytest.approx(evaluated["mean"]["membrane"]["Dice"])
     assert result["jaxseg"]["parameters"] > 0 and result["jaxseg"]["samples_per_s"] > 0
     lines = accuracy.write(result, None, tmp_path / "results").read_text().splitlines()
-    assert lines[2].startswith("| tiny | tiny | jaxseg | cross_entropy | ")
+    assert lines[2].startswith("| tiny | tiny | jaxseg | dice_ce | ")
     assert "| cxr_lungs |" in lines[3] and lines[3].endswith("| not run (time) |")
     assert (tmp_path / "results" / "tiny_tiny.json").is_file()
 
