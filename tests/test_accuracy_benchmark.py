@@ -139,7 +139,8 @@ def test_monai_baseline_predicts_every_test_image_at_its_own_size(tmp_path):
     for case in ("a", "b", "t"):
         np.save(tmp_path / "cases" / f"{case}_image.npy", rng.normal(size=(20, 24, 1)).astype(np.float32))
         np.save(tmp_path / "cases" / f"{case}_label.npy", (rng.random((20, 24)) > 0.5).astype(np.uint8))
-    settings = {"input_size": [16, 16], "batch_size": 2, "steps": 2, "learning_rate": 1e-3, "weight_decay": 1e-4,
+    # 32 x 32: four poolings leave 2 x 2 at the bottleneck (instance norm refuses 1 x 1 in training).
+    settings = {"input_size": [32, 32], "batch_size": 2, "steps": 2, "learning_rate": 1e-3, "weight_decay": 1e-4,
                 "num_classes": 2, "in_channels": 1, "features": [4, 4, 8, 8, 16, 4], "seed": 0,
                 "augment": {"flip_p": 0.5, "rot90_p": 0.5, "elastic_p": 0.5, "elastic_sigma": 4.0,
                             "elastic_alpha": 1.0}, "train": ["a", "b"], "test": ["t"]}
