@@ -105,7 +105,7 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
 
 
-@pytest.mark.slow
+# About 13 s on an idle 2-core machine, most of it compiling the tiny network.
 def test_a_run_without_monai_scores_jaxseg_and_the_table_says_what_did_not_run(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setitem(accuracy.SETTINGS, "tiny", {"slice_size": (16, 16), "batch_size": 2, "steps": 2,
                                                     "base_features": 4})
@@ -115,7 +115,7 @@ def test_a_run_without_monai_scores_jaxseg_and_the_table_says_what_did_not_run(t
     assert (result["steps"], result["batch_size"], result["hd95_unit"], result["test_cases"]) == (2, 2, "px", ["c3"])
     evaluated = json.loads((tmp_path / "run" / "jaxseg" / "eval" / "summary.json").read_text())
     assert result["jaxseg"]["per_case"]["c3"]["Dice"] == pytest.approx(evaluated["mean"]["membrane"]["Dice"])
-    assert result["jaxseg"]["parameters"] > 0 and result["jaxseg"]["samples_per_s"] > 0
+    assert result["jaxseg"]["parameters"] == 7_482  # jaxseg model-info of this 4-16 channel network.
     lines = accuracy.write(result, None, tmp_path / "results").read_text().splitlines()
     assert lines[2].startswith("| tiny | tiny | jaxseg | dice_ce | ")
     assert "| cxr_lungs |" in lines[3] and lines[3].endswith("| not run (time) |")
