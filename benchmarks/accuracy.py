@@ -7,7 +7,7 @@ nuclei), on the committed split (configs/splits/<dataset>_{test,val}.txt):
 - MONAI (benchmarks/monai_baseline.py, run by `--monai-python`, a Python with torch and monai)
   trains a BasicUNet of the same widths (full: 31.1 M parameters against jaxseg's 31.0 M) with DiceCE
   and Adam (the config's learning rate and weight decay) on the same training images (the same
-  normalisation, input size, batch, steps and the config's augmentation), on the same CPU threads;
+  normalisation, input size, batch, steps and the config's augmentation);
 - both sets of predictions are scored by one implementation, `jaxseg.evaluate.case_metrics`
   (Dice, IoU, HD95 in the images' unit: px where the files give no pixel size), plus the DSB 2018
   mAP over IoU thresholds 0.5-0.95 of connected components for the nuclei.
@@ -19,7 +19,7 @@ cores; the full settings are the configs' own (network, input size, batch 8, the
     python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
         [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
 
-Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>].json per run and, from every
+Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>][_seed<n>].json per run and, from every
 json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
 """
 
@@ -41,7 +41,6 @@ import scipy.ndimage as ndi
 from results_io import environment, markdown
 
 REPO = Path(__file__).resolve().parents[1]
-
 RESULTS = REPO / "benchmarks" / "results" / "accuracy"
 
 
@@ -67,8 +66,8 @@ DATASETS = {
         "not available)"),
     "dsb_nuclei": Dataset(
         "nuclei_unet", "dsb2018_nuclei",
-        "seed 002: nucleus U-Net, Kaggle mAP (IoU 0.5-0.95) not stated as a number for the U-Net alone; "
-        "30 of the 670 stage1 images here", instance_map=True),
+        "seed 002: no nucleus number in the text (validation IoU only in a figure); 30 of the 670 stage1 "
+        "images here", instance_map=True),
 }
 NOT_RUN = {
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
@@ -134,6 +133,7 @@ def score(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str],
 
 
 def mean_scores(per_case: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the cases."""
     metrics = next(iter(per_case.values())).keys()
     return {m: float(np.mean([case[m] for case in per_case.values()])) for m in metrics}
 
@@ -241,7 +241,8 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
               "overrides": overrides, "train_cases": len(train), "test_cases": test, "seed": spec.seed,
               "seed_iou": spec.seed_iou, "hd95_unit": "/".join(units), "steps": config.train.steps,
               "batch_size": config.data.batch_size, "input_size": input_size(config, workdir / "monai", train),
-              "loss": config.loss.name, "run_seed": config.seed, "monai": None if why_not is None else f"not run: {why_not}"}
+              "loss": config.loss.name, "run_seed": config.seed,
+              "monai": None if why_not is None else f"not run: {why_not}"}
     for side, out in sides.items():
         per_case = {c: score(out["predictions"][c], ref[0], labels, ref[1], instances[c])
                     for c, ref in references.items()}
@@ -251,12 +252,14 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
 
 
 def read_instances(label_file: str) -> np.ndarray:
+    """The (H, W) instance map of a nuclei label file (0 background, n the n-th nucleus)."""
     from jaxseg.io.image2d import read_mask
 
     return read_mask(label_file).array
 
 
 def table(results: list[dict]) -> str:
+    """Markdown: a row per framework and run, then the datasets without a run and why."""
     header = ["dataset", "settings", "framework", "loss", "Dice", "IoU", "HD95", "mAP", "steps x batch @ size",
               "train s", "samples/s", "seed", "reproduced"]
     rows = []
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         if not folder.is_dir():
             sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {DATASETS[name].folder})")
         with tempfile.TemporaryDirectory() as tmp:
-            workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}"
+            workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
             result = run_dataset(name, DATASETS[name], args.data_root, settings,
                                  None if args.no_monai else args.monai_python, args.loss, workdir,
                                  extra=(f"seed={args.seed}",))
