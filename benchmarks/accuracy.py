@@ -1,0 +1,327 @@
+"""Accuracy on the shared real data: jaxseg's shipped config beside a MONAI baseline and the seed's number.
+
+For each labelled 2D dataset of ../shared/data (chest X-ray lungs, ISBI 2012 membranes, DSB 2018
+nuclei), on the committed split (configs/splits/<dataset>_{test,val}.txt):
+- jaxseg trains the dataset's config (in this process) and `jaxseg.evaluate` writes its predictions
+  of the held-out images at their own size;
+- MONAI (benchmarks/monai_baseline.py, run by `--monai-python`, a Python with torch and monai)
+  trains a BasicUNet of the same widths (full: 31.1 M parameters against jaxseg's 31.0 M) with DiceCE
+  and Adam (the config's learning rate and weight decay) on the same training images (the same
+  normalisation, input size, batch, steps and the config's augmentation);
+- both sets of predictions are scored by one implementation, `jaxseg.evaluate.case_metrics`
+  (Dice, IoU, HD95 in the images' unit: px where the files give no pixel size), plus the DSB 2018
+  mAP over IoU thresholds 0.5-0.95 of connected components for the nuclei.
+Both sides evaluate the model after the last step (validation runs only then, so jaxseg's best
+checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 80 steps, and a quarter of the
+widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dataset on 2 CPU
+cores; the full settings are the configs' own (network, input size, batch 8, their steps).
+
+    python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
+        [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
+
+Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>][_seed<n>].json per run and, from every
+json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import scipy.ndimage as ndi
+
+from results_io import environment, markdown
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "accuracy"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """One accuracy run: a shipped config on a shared data folder and its committed split."""
+
+    config: str  # configs/NAME.py
+    folder: str  # under the shared data root
+    seed: str  # the seed's number or trend, and whether this data can reproduce it
+    seed_iou: float | None = None  # the seed's IoU where it gives one
+    instance_map: bool = False  # also score the DSB 2018 mAP of connected components
+
+
+DATASETS = {
+    "cxr_lungs": Dataset(
+        "cxr_lungs_unet", "cxr_lung_covid_hannover",
+        "seed 002: lung U-Net 'IoU around 0.9' (1000 RSNA radiographs, 512^2, not available: 20 Hannover images here)",
+        seed_iou=0.9),
+    "isbi_membranes": Dataset(
+        "isbi_membranes_unet", "isbi2012_em_membrane",
+        "no seed number (seed 003 cites U-Net's ISBI 2012 warping error, not Dice; the challenge's test stack is "
+        "not available)"),
+    "dsb_nuclei": Dataset(
+        "nuclei_unet", "dsb2018_nuclei",
+        "seed 002: no nucleus number in the text (validation IoU only in a figure); 30 of the 670 stage1 "
+        "images here", instance_map=True),
+}
+NOT_RUN = {
+    "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
+    "axon_myelin_sem": "not run (time)",
+    "spinal_cord_mr": "one subject: not run (time)",
+    "msd_spleen_crop": "one case: not run (time)",
+    "slice_propagation": "seed 004 one-shot propagation and simulated corrections: not run (time)",
+    "cxr_lung_boxes": "seed 002 Faster R-CNN AP@0.5: not run (time)",
+}
+SETTINGS = {  # Overrides of every config; None keeps the config's value.
+    "reduced": {"slice_size": (128, 128), "batch_size": 4, "steps": 80, "base_features": 16},
+    "full": {"slice_size": None, "batch_size": 8, "steps": None, "base_features": None},
+}
+
+
+def run_config(spec: Dataset, data_root: Path, settings: dict, loss: str | None = None,
+               splits: Path = REPO / "configs" / "splits", extra: tuple[str, ...] = ()):
+    """(config, override strings): the dataset's config on data_root/spec.folder with the split
+    pinned by splits/<folder>_{test,val}.txt, the settings' input size, batch and steps (None keeps
+    the config's), `loss` as loss.name, validation and a checkpoint at the last step only, and
+    `extra` overrides last."""
+    from jaxseg.config import load_config
+
+    path = str(REPO / "configs" / f"{spec.config}.py")
+    config = load_config(path)
+    overrides = {
+        "data.root": data_root / spec.folder,
+        "data.test_cases": splits / f"{spec.folder}_test.txt",
+        "data.val_cases": splits / f"{spec.folder}_val.txt",
+        "data.batch_size": settings["batch_size"],
+        "prepare.slice_size": settings["slice_size"] or config.prepare.slice_size,
+        "train.steps": settings["steps"] or config.train.steps,
+        "loss.name": loss or config.loss.name,
+        **({"model.base_features": settings["base_features"]} if settings["base_features"] else {}),
+    }
+    overrides.update({"train.val_every": overrides["train.steps"], "train.checkpoint_every": overrides["train.steps"],
+                      "train.log_every": max(1, overrides["train.steps"] // 4)})
+    text = [f"{k}={tuple(v) if isinstance(v, (tuple, list)) else v}".replace(" ", "") for k, v in overrides.items()]
+    return load_config(path, [*text, *extra]), [*text, *extra]
+
+
+def pixel_spacing(volume) -> tuple[float, float]:
+    """(row, column) spacing of a one-slice 2D volume, in the stored image's order (see
+    jaxseg.io.image2d.volume_pixels: rows run along world y, columns along x)."""
+    world_axes = nib.orientations.io_orientation(volume.affine)[:, 0].astype(int)
+    spacing = dict(zip(world_axes, volume.spacing))
+    return float(spacing[1]), float(spacing[0])
+
+
+def score(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str], spacing: tuple[float, float],
+          instances: np.ndarray | None = None) -> dict[str, float]:
+    """Mean over foreground classes of jaxseg.evaluate.case_metrics' Dice, IoU and HD95 of (H, W)
+    label maps (HD95 in the unit of `spacing`), and with `instances` (the reference instance map)
+    the DSB 2018 mAP of the prediction's connected components."""
+    from jaxseg.evaluate import case_metrics
+    from jaxseg.metrics.detection import instance_map
+
+    per_class = case_metrics(prediction[:, :, None], reference[:, :, None], labels, (*spacing, 1.0))
+    values = {m: float(np.mean([c[m] for c in per_class.values()])) for m in ("Dice", "IoU", "HD95")}
+    if instances is not None:
+        values["mAP"] = instance_map(ndi.label(prediction > 0)[0], instances)
+    return values
+
+
+def mean_scores(per_case: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over the cases."""
+    metrics = next(iter(per_case.values())).keys()
+    return {m: float(np.mean([case[m] for case in per_case.values()])) for m in metrics}
+
+
+def steady_samples_per_s(metrics_log: Path, batch: int) -> float:
+    """Samples/s of the logged windows after the first (which holds the compilation)."""
+    records = [json.loads(line) for line in metrics_log.read_text().splitlines() if line.strip()]
+    windows = [(b["step"] - a["step"], b["samples_per_s"]) for a, b in zip(records, records[1:])]
+    return sum(n * batch for n, _ in windows) / sum(n * batch / rate for n, rate in windows)
+
+
+def train_jaxseg(config, workdir: Path) -> dict:
+    """Train and evaluate the test split; per-case (H, W) predictions in the files' pixel order."""
+    import jax
+
+    from jaxseg.evaluate import evaluate_runs
+    from jaxseg.io.image2d import read_mask
+    from jaxseg.train.loop import fit
+
+    tic = time.perf_counter()
+    state = fit(config, workdir)
+    train_s = time.perf_counter() - tic
+    parameters = int(sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
+    summary = evaluate_runs([workdir], "test", workdir / "eval", progress=False)
+    predictions = {c["case_id"]: read_mask(c["prediction_file"]).array for c in summary["metric_per_case"]}
+    return {"parameters": parameters, "train_s": train_s,
+            "samples_per_s": steady_samples_per_s(workdir / "metrics.jsonl", config.data.batch_size),
+            "predictions": predictions}
+
+
+def export_cases(config, folder: Path) -> tuple[dict, list, list, dict]:
+    """Write the split's images (normalised by jaxseg) and training labels for the MONAI script;
+    return ({test case id: (reference (H, W), (row, column) spacing, label file, unit)}, train ids,
+    test ids, {class value: name})."""
+    from jaxseg.data.datasets import load_cases, open_dataset
+    from jaxseg.io.image2d import volume_pixels
+
+    index, splits = open_dataset(config, folder)
+    (folder / "cases").mkdir(parents=True, exist_ok=True)
+    references = {}
+    for split in ("train", "test"):
+        for case in load_cases(splits[split], config, index):
+            image = volume_pixels(case.image).astype(np.float32)
+            np.save(folder / "cases" / f"{case.case_id}_image.npy", image.reshape(*image.shape[:2], -1))
+            label = volume_pixels(case.label).astype(np.uint8)
+            if split == "train":
+                np.save(folder / "cases" / f"{case.case_id}_label.npy", label)
+            else:
+                references[case.case_id] = (label, pixel_spacing(case.label), case.label.source, case.spacing_unit)
+    return references, [c.case_id for c in splits["train"]], [c.case_id for c in splits["test"]], index.labels
+
+
+def input_size(config, folder: Path, train: list) -> list[int]:
+    """The (H, W) both frameworks train at: prepare.slice_size, else the images' own size (ISBI)."""
+    return list(config.prepare.slice_size) or list(np.load(folder / "cases" / f"{train[0]}_image.npy").shape[:2])
+
+
+def monai_features(config) -> list[int]:
+    """BasicUNet widths matching the U-Net's levels (base, 2x ... 16x base; last: the up path's
+    top width): for the preset's base 64, 31,112,130 parameters against jaxseg's 31,036,481."""
+    base = config.model.base_features or 64  # unet2d_sigmoid's level-0 width.
+    return [base, 2 * base, 4 * base, 8 * base, 16 * base, base]
+
+
+def train_monai(config, folder: Path, train: list, test: list, python: str) -> dict:
+    """Run benchmarks/monai_baseline.py on the exported cases; its result.json and predictions."""
+    settings = {
+        "input_size": input_size(config, folder, train), "batch_size": config.data.batch_size,
+        "steps": config.train.steps, "learning_rate": config.optimizer.learning_rate,
+        "weight_decay": config.optimizer.weight_decay, "num_classes": max(config.model.num_classes, 2),
+        "in_channels": config.model.in_channels, "features": monai_features(config), "seed": config.seed,
+        "augment": {k: float(config.augment[k]) for k in ("flip_p", "rot90_p", "elastic_p", "elastic_sigma",
+                                                          "elastic_alpha")},
+        "train": train, "test": test,
+    }
+    (folder / "settings.json").write_text(json.dumps(settings, indent=2))
+    subprocess.run([python, str(REPO / "benchmarks" / "monai_baseline.py"), str(folder)], check=True)
+    result = json.loads((folder / "result.json").read_text())
+    result["predictions"] = {c: np.load(folder / "predictions" / f"{c}.npy") for c in test}
+    return result
+
+
+def monai_available(python: str) -> str | None:
+    """None when `python` imports torch and monai, else why not."""
+    try:
+        done = subprocess.run([python, "-c", "import torch, monai"], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"{python}: {err}"
+    return None if done.returncode == 0 else f"{python} cannot import torch and monai (the bench extra)"
+
+
+def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_python: str | None, loss: str | None,
+                workdir: Path, splits: Path = REPO / "configs" / "splits", extra: tuple[str, ...] = ()) -> dict:
+    """Train and score both frameworks on one dataset (settings: a key of SETTINGS); the result
+    record (means and per-case scores of each side, timings, the overrides used)."""
+    config, overrides = run_config(spec, data_root, SETTINGS[settings], loss, splits, extra)
+    references, train, test, labels = export_cases(config, workdir / "monai")
+    instances = {c: read_instances(ref[2]) if spec.instance_map else None for c, ref in references.items()}
+    sides = {"jaxseg": train_jaxseg(config, workdir / "jaxseg")}
+    why_not = monai_available(monai_python) if monai_python else "--no-monai (a jaxseg recipe trial)"
+    if why_not is None:
+        sides["monai"] = train_monai(config, workdir / "monai", train, test, monai_python)
+    units = sorted({ref[3] for ref in references.values()})
+    result = {"dataset": name, "folder": spec.folder, "config": f"configs/{spec.config}.py", "settings": settings,
+              "overrides": overrides, "train_cases": len(train), "test_cases": test, "seed": spec.seed,
+              "seed_iou": spec.seed_iou, "hd95_unit": "/".join(units), "steps": config.train.steps,
+              "batch_size": config.data.batch_size, "input_size": input_size(config, workdir / "monai", train),
+              "loss": config.loss.name, "run_seed": config.seed,
+              "monai": None if why_not is None else f"not run: {why_not}"}
+    for side, out in sides.items():
+        per_case = {c: score(out["predictions"][c], ref[0], labels, ref[1], instances[c])
+                    for c, ref in references.items()}
+        result[side] = {"mean": mean_scores(per_case), "per_case": per_case,
+                        **{k: v for k, v in out.items() if k != "predictions"}}
+    return result
+
+
+def read_instances(label_file: str) -> np.ndarray:
+    """The (H, W) instance map of a nuclei label file (0 background, n the n-th nucleus)."""
+    from jaxseg.io.image2d import read_mask
+
+    return read_mask(label_file).array
+
+
+def table(results: list[dict]) -> str:
+    """Markdown: a row per framework and run, then the datasets without a run and why."""
+    header = ["dataset", "settings", "framework", "loss", "Dice", "IoU", "HD95", "mAP", "steps x batch @ size",
+              "train s", "samples/s", "seed", "reproduced"]
+    rows = []
+    for r in results:
+        for side in ("jaxseg", "monai"):
+            if not isinstance(r.get(side), dict):
+                continue
+            s, m = r[side], r[side]["mean"]
+            seed_note = reproduced = ""
+            if side == "jaxseg" and r["seed_iou"] is not None:
+                seed_note = f"IoU ~{r['seed_iou']}"
+                reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
+            settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
+            rows.append([r["dataset"], settings, side, r["loss"] if side == "jaxseg" else "dice_ce",
+                         m["Dice"], m["IoU"], f"{m['HD95']:.3g} {r['hd95_unit']}", m.get("mAP"),
+                         f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2", round(s["train_s"], 1),
+                         s["samples_per_s"], seed_note, reproduced])
+    done = {r["dataset"] for r in results}
+    rows += [[name, "", "", "", "", "", "", "", "", "", "", "", "not run (time)"]
+             for name in DATASETS if name not in done]
+    rows += [[name, "", "", "", "", "", "", "", "", "", "", "", why] for name, why in NOT_RUN.items()]
+    return markdown(header, rows)
+
+
+def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
+    """folder/<dataset>_<settings>[_<loss>][_seed<n>].json, and accuracy_<settings>.md from every run there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{result['dataset']}_{result['settings']}" + (f"_{loss}" if loss else "")
+    stem += f"_seed{result['run_seed']}" if result.get("run_seed") else ""
+    (folder / f"{stem}.json").write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
+    settings = result["settings"]
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
+    (folder / f"accuracy_{settings}.md").write_text(table([r for r in runs if r["settings"] == settings]) + "\n")
+    print(f"wrote {folder / stem}.json and accuracy_{settings}.md")
+    return folder / f"accuracy_{settings}.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 80 steps, 16-256 channels (CPU)")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument("--monai-python", default=sys.executable,
+                        help="a Python with torch and monai for the MONAI side (default: this one)")
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
+                        help="the folder holding the shared datasets (default ../shared/data)")
+    parser.add_argument("--loss", help="jaxseg's loss.name instead of the config's (a recipe trial)")
+    parser.add_argument("--seed", type=int, default=0, help="the run's seed on both sides (config key seed)")
+    parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
+    parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    settings = "reduced" if args.reduced else "full"
+    for name in args.datasets:
+        folder = args.data_root / DATASETS[name].folder
+        if not folder.is_dir():
+            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {DATASETS[name].folder})")
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
+            result = run_dataset(name, DATASETS[name], args.data_root, settings,
+                                 None if args.no_monai else args.monai_python, args.loss, workdir,
+                                 extra=(f"seed={args.seed}",))
+            write(result, args.loss)
+
+
+if __name__ == "__main__":
+    main()
