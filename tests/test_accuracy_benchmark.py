@@ -105,7 +105,7 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
 
 
-# About 13 s on an idle 2-core machine, most of it compiling the tiny network.
+@pytest.mark.slow  # about 13 s on an idle 2-core machine, most of it compiling the tiny network
 def test_a_run_without_monai_scores_jaxseg_and_the_table_says_what_did_not_run(tiny_root, tmp_path, monkeypatch):
     monkeypatch.setitem(accuracy.SETTINGS, "tiny", {"slice_size": (16, 16), "batch_size": 2, "steps": 2,
                                                     "base_features": 4})
