@@ -291,6 +291,9 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
     except ValueError as err:
         raise ConfigError(f"config section 'model' (model.name = {config.model.name!r}): {err}") from None
     _validate_valid_padding(config, model)
+    if getattr(model, "deep_supervision", False) and model.depth < 3:
+        raise ConfigError(f"config key 'model.deep_supervision' needs a depth >= 3 (here {model.depth}): nnU-Net's "
+                          "weights give the lowest-resolution output 0, so a depth-2 network would train without it")
     if config.adversarial.enabled and getattr(model, "deep_supervision", False):
         raise ConfigError("config key 'adversarial.enabled' needs 'model.deep_supervision' = false: the "
                           "discriminator judges the full-resolution output")
