@@ -74,3 +74,10 @@ def test_deep_supervision_trains_under_accumulation_bf16_and_remat():
     assert np.isfinite(loss)
     moved = {name: float(np.abs(after[name]["kernel"] - before[name]["kernel"]).max()) for name in ("head_1", "head_2")}
     assert moved["head_1"] > 0 and moved["head_2"] == 0, moved
+
+
+def test_deep_supervision_that_could_not_act_is_an_error():
+    from jaxseg.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs a depth >= 3 \\(here 2\\)"):
+        load_config("demo", ["model.features=(4,8,8)", "model.deep_supervision=true"])
