@@ -1,4 +1,4 @@
-"""Faster R-CNN for the right and left lung boxes of ../shared/data/cxr_lung_covid_hannover.
+"""Faster R-CNN for the right and left lung boxes of the cxr_lung_covid_hannover sample folder.
 
 20 PA chest radiographs (2000 x 2000 JPEG) with 2 boxes each; 3 classes with the background.
 Sized as a CPU sanity check: images at 192 x 192, a VGG16 of quarter width, anchors
@@ -7,7 +7,7 @@ it shows the detector learns, not how well it generalises. No horizontal flips: 
 swap which side the right lung is on.
 
 Data: set data.root to the folder holding boxes.csv and images/, for example
-`--config.data.root=../shared/data/cxr_lung_covid_hannover`; without it, training and evaluation stop
+`--config.data.root=DATA/cxr_lung_covid_hannover`; without it, training and evaluation stop
 with "set data.root (...)".
 """
 

@@ -10,7 +10,7 @@ with L2 1e-4, batch 8, 512 x 512 inputs.
 
 Differences, and why:
 - The seed's 1000 RSNA radiographs with the author's own masks are not available: the data are
-  the 20 Hannover radiographs of ../shared/data/cxr_lung_covid_hannover.
+  the 20 Hannover radiographs of the cxr_lung_covid_hannover sample folder.
   Mask value 255 is lung; 127 is V7's "Ignore" (devices or markup over the image, 2 images) and is
   taken as background, as torchxrayvision reads these masks (lungs = 255): the training losses
   have no ignore label, and a third class would be learnt from two images.
@@ -20,7 +20,7 @@ Differences, and why:
 - Intensities are z-scored per image (the seed does not say how it scaled its radiographs).
 
 Data: set data.root to a folder laid out as cxr_lung_covid_hannover (images/NAME.jpg, masks/NAME.png),
-for example `--config.data.root=../shared/data/cxr_lung_covid_hannover`; without it, prepare, train
+for example `--config.data.root=DATA/cxr_lung_covid_hannover`; without it, prepare, train
 and evaluate stop with "set data.root (...)".
 """
 

@@ -8,7 +8,7 @@ sagittal), resized to 512 x 512 (the seed: 640 -> 512); BCE; SGD, learning rate 
 the prediction (largest connected component, holes filled).
 
 The seed's fetal MRI (19 subjects, hospital data, no public copy) is not available. The stand-in
-is the real cervical spinal-cord MR of ../shared/data/spinalcord_mri_ivadomed_sct: one object
+is the real cervical spinal-cord MR of the spinalcord_mri_ivadomed_sct sample folder: one object
 (the cord) per axial slice in MR, like the fetal brain in the seed's slices. Its subject has three
 contrasts (T1w, T2w, T2*), each with its own manual cord mask; data.root must be a Decathlon
 folder listing them as three cases with their own subject names (1 trains, 1 validates, 1 is

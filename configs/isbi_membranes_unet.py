@@ -17,7 +17,7 @@ The 30 sections are consecutive slices of one stack: 3 validate and 3 are held o
 evaluate`, neighbours of training sections (the challenge's own test stack is not available).
 
 Data: set data.root to a folder laid out as isbi2012_em_membrane (images/NN.png, labels/NN.png), for
-example `--config.data.root=../shared/data/isbi2012_em_membrane`; without it, prepare, train and
+example `--config.data.root=DATA/isbi2012_em_membrane`; without it, prepare, train and
 evaluate stop with "set data.root (...)".
 """
 

@@ -15,7 +15,7 @@ Differences, and why:
 - The batch size is not stated: 8, the seed's batch for its lung U-Net.
 
 Data: set data.root to the nuclei folder, for example the 30-image sample
-`--config.data.root=../shared/data/dsb2018_nuclei` (instance maps; see jaxseg.data.folders for
+`--config.data.root=DATA/dsb2018_nuclei` (instance maps; see jaxseg.data.folders for
 Kaggle's own stage1_train layout, which also works); without it, prepare, train and evaluate stop
 with "set data.root (...)". The steps are 100 epochs of the sample's 24 training images; for the
 full 670 images set train.steps to about 7000.

@@ -12,7 +12,7 @@ left/right and up/down flips, brightness and contrast, whose ranges the seed doe
 defaults), then of the prior alone (rotation +-1 degree, scaling +-10 % about the slice centre, the
 seed's best); 5-fold cross-validation over 20 volumes by subject (16 train, 4 test per fold).
 
-Data: the seed's 20 VISCERAL whole-body CTs are not available here (not in /work/shared/data), so
+Data: the seed's 20 VISCERAL whole-body CTs are not available here (not among the public samples), so
 the default is 20 generated CT phantoms (jaxseg.data.synthetic, 64 x 64 x ~32 voxels of
 6 x 6 x 8 mm). Their organs stand in for the seed's training organs: liver (1) for the liver,
 spleen (2) for the spleen, kidney (3: both kidneys share the label) for the left kidney; the

@@ -1,7 +1,7 @@
 """Peak arithmetic throughput and memory of accelerators, and model FLOPs utilisation (MFU).
 
-Peaks are dense (no sparsity) TFLOP/s, from ../shared/ANCHORS-PERFORMANCE.md section 5 (NVIDIA
-datasheets; GeForce tensor rates with FP32 accumulation). "float32" is the rate JAX's default
+Peaks are dense (no sparsity) TFLOP/s, from NVIDIA datasheets
+(GeForce tensor rates with FP32 accumulation). "float32" is the rate JAX's default
 matmul/conv precision reaches: TF32 tensor cores on Ampere and later (XLA's default on GPU), plain
 FP32 before. Pascal cards (GTX 1070/1080) have no tensor cores, so bfloat16 runs at most at the FP32
 rate; their FP32 figure is CUDA cores x 2 x boost clock. A CPU has no table entry: its peak is a
