@@ -62,8 +62,6 @@ LOSSES: dict[str, LossEntry] = {
     "focal": LossEntry(losses.focal_loss, _both({"focal_gamma": "gamma", "class_weights": "alpha"},
                                                 {"focal_gamma": "gamma", "focal_alpha": "alpha"})),
 }
-# Functions that take no activation: they read one head only.
-_ONE_HEAD = (losses.cross_entropy, losses.binary_cross_entropy)
 
 
 def loss_keys_read(loss: ml_collections.ConfigDict, activation: str) -> set[str]:
@@ -102,9 +100,10 @@ def make_loss_fn(loss: ml_collections.ConfigDict, activation: str = "softmax") -
         raise ValueError("loss.bce_weights = inverse_frequency: resolve the weights from the data first "
                          "(resolve_bce_weights, as make_objective does)")
     options = {argument: _option(loss, key) for key, argument in entry.keys[activation].items() if argument}
-    if entry.function not in _ONE_HEAD:
+    parameters = inspect.signature(entry.function).parameters
+    if "activation" in parameters:  # cross_entropy and binary_cross_entropy read one head only
         options["activation"] = activation
-    if activation == "sigmoid" and "include_background" in inspect.signature(entry.function).parameters:
+    if activation == "sigmoid" and "include_background" in parameters:
         options["include_background"] = True  # no background output: channel 0 is the first foreground class
     loss_fn = partial(entry.function, **options)
     return partial(_with_sigmoid_targets, loss_fn) if activation == "sigmoid" else loss_fn
