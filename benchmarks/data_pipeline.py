@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from scipy import ndimage
 
-from jaxseg.bench import next_to_step, pipeline_rate, train_rate
+from jaxseg.bench import next_to_step, pipeline_rate, task_training, train_rate
 from jaxseg.config import load_config
 from jaxseg.data.synthetic import LABELS, make_phantom
 from jaxseg.io import Volume, write_nifti
@@ -73,9 +73,11 @@ def main() -> None:
                              **setting}
                 config = load_config("demo", [f"{k}={v}".replace(" ", "") if isinstance(v, tuple) else f"{k}={v}"
                                               for k, v in overrides.items()])
-                pipelines[workers], first = pipeline_rate(config, scratch, batches=args.batches)
+                training = task_training(config, scratch)
+                pipelines[workers], first = pipeline_rate(config, training, batches=args.batches)
+                training.batches.close()
             # The train step does not depend on the worker count: measured once per setting.
-            train = train_rate(config, first, steps=args.steps)
+            train = train_rate(config, training, first, steps=args.steps)
             for workers, pipeline in pipelines.items():
                 results[f"{name}_workers{workers}"] = next_to_step(pipeline, train)
                 print(name, json.dumps(results[f"{name}_workers{workers}"]))

@@ -39,9 +39,9 @@ from torch_models import dice_ce_loss, parameter_count, torch_network  # noqa: E
 from jaxseg.perf.peaks import achieved_tflops, lookup_peak  # noqa: E402
 from jaxseg.perf.step_cost import lower_train_step, model_flops, random_batch  # noqa: E402
 from jaxseg.train.build import build_state  # noqa: E402
-from jaxseg.train.mesh import make_mesh  # noqa: E402
-from jaxseg.train.state import model_variables  # noqa: E402
-from jaxseg.train.state import parameter_count as jax_parameter_count  # noqa: E402
+from jaxseg.core.mesh import make_mesh  # noqa: E402
+from jaxseg.core.state import model_variables  # noqa: E402
+from jaxseg.core.state import parameter_count as jax_parameter_count  # noqa: E402
 
 # (batch, spatial) per case on CPUs. One network per entry: lungs and nuclei share unet2d_sigmoid.
 REDUCED = {"pig_ct_2d": (4, (64, 64)), "nuclei": (4, (64, 64)), "propagation": (4, (64, 64)),

@@ -14,6 +14,7 @@ memory statistic belongs to that case alone.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -35,8 +36,9 @@ from jaxseg.perf.peaks import achieved_tflops, device_peak, mfu  # noqa: E402
 from jaxseg.perf.step_cost import StepMemory, lower_train_step, model_flops, random_batch, time_steps  # noqa: E402
 from jaxseg.train.build import build_state  # noqa: E402
 from jaxseg.train.detection_state import build_detection_state  # noqa: E402
-from jaxseg.train.detection_step import compile_detection_train_step  # noqa: E402
-from jaxseg.train.mesh import global_batch, make_mesh  # noqa: E402
+from jaxseg.train.detection_step import detection_train_step  # noqa: E402
+from jaxseg.train.step import compile_step  # noqa: E402
+from jaxseg.core.mesh import global_batch, make_mesh  # noqa: E402
 
 VARIANTS = [("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True)]
 # --variants reduced (CPU budget): remat only where it matters most, the 3D blocks of seed 000.
@@ -95,7 +97,7 @@ def measure_detection(reduced: bool, steps: int, warmup: int = 1) -> dict:
             "image_size": np.full((batch, 2), size, np.int32), "scale": np.ones(batch, np.float32)}
     data = global_batch(host, mesh)
     start = time.perf_counter()
-    lowered = compile_detection_train_step(config.detection, mesh).lower(state, data)
+    lowered = compile_step(functools.partial(detection_train_step, d=config.detection), mesh).lower(state, data)
     compiled = lowered.compile()
     compile_s = time.perf_counter() - start
     return {"case": DETECTION_CASE, "preset": f"vgg16 x{config.detection.width}", "dtype": "float32", "remat": False,

@@ -49,6 +49,7 @@ def get_config():
     c.data.normalize = "ct"
     c.data.clip_hu = (-1024.0, 1024.0)
     c.data.ct_divisor = 500.0
+    c.task = "propagation"
     c.data.sampler = "pairs"
     c.data.batch_size = 16  # Not given by the seed.
     c.sampling.pair_classes = (1, 2, 3)  # liver, spleen, kidney

@@ -1,4 +1,8 @@
-"""`jaxseg bench data`: can the input pipeline feed the configured model's train step on this machine?"""
+"""`jaxseg bench data`: can the input pipeline feed the configured model's train step on this machine?
+
+Both sides come from the config's task (`Task.training`): its batches and its compiled step,
+device augmentation included, exactly what `jaxseg train` runs.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,10 @@ from pathlib import Path
 
 import jax
 import ml_collections
-import numpy as np
 
-from jaxseg.data.datasets import open_dataset
-from jaxseg.data.device_augment import DeviceAugmentation
-from jaxseg.data.pipeline import training_data
+from jaxseg.core.mesh import global_batch, mesh_from_config
 from jaxseg.data.schedule import PREFETCH_BATCHES
-from jaxseg.models import downsampling_factor
-from jaxseg.train.build import build_state
-from jaxseg.train.mesh import global_batch, mesh_from_config
-from jaxseg.train.objective import make_objective
-from jaxseg.train.augment import compile_augmentation, with_augmentation
-from jaxseg.train.step import compile_train_step
+from jaxseg.tasks import Training, get_task
 
 
 def _timed(fn, count: int) -> float:
@@ -28,18 +24,20 @@ def _timed(fn, count: int) -> float:
     return time.perf_counter() - start
 
 
-def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20) -> tuple[dict, dict]:
-    """(samples/s and MB/s of the configured sampler (`data.workers` workers, global `data.batch_size`),
+def task_training(config: ml_collections.ConfigDict, workdir: str | Path) -> Training:
+    """The config's task's training setup (data prepared in `workdir`), without validation."""
+    return get_task(config.task).training(config, Path(workdir), mesh_from_config(config.mesh), lambda _: None,
+                                          validation=False)
+
+
+def pipeline_rate(config: ml_collections.ConfigDict, training: Training, batches: int = 20) -> tuple[dict, dict]:
+    """(samples/s and MB/s of the training batches (`data.workers` workers, global `data.batch_size`),
     timed over `batches` batches after warm-up batches that empty the prefetch buffers (worker
     start-up and buffered batches excluded); the first batch, host arrays)."""
-    index, splits = open_dataset(config, workdir)
-    data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
-    iterator = data.batches(config.data.batch_size, seed=config.seed, workers=config.data.workers)
-    first = next(iterator)
+    first = next(training.batches)
     # Drain what the workers and threads buffered while starting, so that the timing sees production.
-    _timed(lambda: next(iterator), (config.data.workers + 1) * (PREFETCH_BATCHES + 1))
-    pipeline_s = _timed(lambda: next(iterator), batches)
-    iterator.close()
+    _timed(lambda: next(training.batches), (config.data.workers + 1) * (PREFETCH_BATCHES + 1))
+    pipeline_s = _timed(lambda: next(training.batches), batches)
     batch_mb = sum(v.nbytes for v in first.values()) / 1e6
     data_rate = batches * config.data.batch_size / pipeline_s
     return {
@@ -50,28 +48,18 @@ def pipeline_rate(config: ml_collections.ConfigDict, workdir: str | Path, batche
         "batch_mb": batch_mb,
         "data_samples_per_s": round(data_rate, 2),
         "data_mb_per_s": round(data_rate / config.data.batch_size * batch_mb, 2),
-        "cases": len(data.cases),
+        "cases": training.cases,
     }, first
 
 
-def train_rate(config: ml_collections.ConfigDict, batch: dict, steps: int = 10,
-               augmentation: DeviceAugmentation | None = None) -> float:
-    """Samples/s of the configured model's train step on this machine's devices, over `steps` steps
-    after compilation, on `batch` (host arrays) put on the devices once; with `augmentation`
-    (augment.device), the device augmentation of the batch's margin blocks is part of each step."""
-    mesh = mesh_from_config(config.mesh)
-    margin = augmentation.margin if augmentation else (0,) * (batch["image"].ndim - 2)
-    state = build_state(config, mesh, tuple(s - 2 * m for s, m in zip(batch["image"].shape[1:-1], margin)))
-    loss_fn, forward_with_labels = make_objective(
-        config, [np.bincount(np.ravel(batch["label"]), minlength=config.model.num_classes)])
-    step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
-    if augmentation:
-        step = with_augmentation(step, compile_augmentation(augmentation, mesh))
-    on_device = global_batch(batch, mesh)
-    holder = {"state": state}
+def train_rate(config: ml_collections.ConfigDict, training: Training, batch: dict, steps: int = 10) -> float:
+    """Samples/s of the training's compiled step on this machine's devices, over `steps` steps after
+    compilation, on `batch` (host arrays) put on the devices once."""
+    on_device = global_batch(batch, training.mesh)
+    holder = {"state": training.state}
 
     def train_once():
-        holder["state"], metrics = step(holder["state"], on_device)
+        holder["state"], metrics = training.step(holder["state"], on_device)
         jax.block_until_ready(metrics)
 
     train_once()  # compile
@@ -88,10 +76,9 @@ def next_to_step(pipeline: dict, train_samples_per_s: float) -> dict:
 
 def bench_data(config: ml_collections.ConfigDict, workdir: str | Path, batches: int = 20, steps: int = 10) -> dict:
     """`pipeline_rate` next to `train_rate` on its first batch (see `next_to_step`)."""
-    pipeline, first = pipeline_rate(config, workdir, batches)
-    augmentation = None
-    if config.augment.device:
-        index, splits = open_dataset(config, workdir)
-        augmentation = training_data(config, workdir, index, splits["train"],
-                                     downsampling_factor(config.model)).device_augmentation
-    return next_to_step(pipeline, train_rate(config, first, steps, augmentation))
+    training = task_training(config, workdir)
+    try:
+        pipeline, first = pipeline_rate(config, training, batches)
+        return next_to_step(pipeline, train_rate(config, training, first, steps))
+    finally:
+        training.batches.close()

@@ -53,10 +53,7 @@ def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
     initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
     import jax
 
-    if config.task == "detection":
-        from jaxseg.train.detection_loop import fit_detection as fit
-    else:
-        from jaxseg.train.loop import fit
+    from jaxseg.train.loop import fit
 
     fit(config, args.workdir, progress=jax.process_index() == 0,
         resume_with_changed_config=args.resume_with_changed_config)
@@ -138,18 +135,13 @@ def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.evaluate import evaluate_runs
-    from jaxseg.metrics import markdown_table
+    from jaxseg.tasks import get_task
 
     runs = args.workdir or [args.checkpoint]
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
     summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data)
-    if summary.get("task") == "detection":
-        from jaxseg.evaluate_detection import format_detection_summary
-
-        print(format_detection_summary(summary))
-    else:
-        print(markdown_table(summary))
+    print(get_task(summary["task"]).format_report(summary))
     print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
     if summary.get("n_failed"):  # The means cover fewer cases than the split holds.
         print(f"jaxseg: {summary['n_failed']} of {summary['n_cases'] + summary['n_failed']} cases could not be "
@@ -159,9 +151,11 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.predict import predict_file
+    from jaxseg.tasks import get_task
+    from jaxseg.train.restore import restore
 
-    print(f"wrote {predict_file(args.checkpoint, args.input, args.output, overrides)}")
+    run = restore(args.checkpoint, overrides=overrides)
+    print(f"wrote {get_task(run.config.task).predict(run, Path(args.input), Path(args.output))}")
     return 0
 
 

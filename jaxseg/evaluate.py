@@ -1,30 +1,23 @@
-"""Checkpoint(s) -> whole-volume predictions -> per-case metrics -> report files.
-
-Several runs (for example 2D models trained on the axial, coronal and sagittal planes) can be
-evaluated together: their class probabilities are averaged before the arg-max (seed 000's
-multi-plane fusion).
-"""
+"""`jaxseg evaluate`: checkpoint(s) -> the task's evaluation; for label maps (segmentation,
+propagation) the per-case metrics and report files of `evaluate_label_maps`."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxseg.config import ConfigError, apply_override, validate
+from jaxseg.config import ConfigError
+from jaxseg.data.cases import LoadedCase
 from jaxseg.data.datasets import load_cases, open_dataset, read_index
-from jaxseg.evaluate_propagation import PropagationEvaluation
-from jaxseg.inference import average_probabilities
-from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, prediction_suffix, write_label_map
 from jaxseg.io.atomic import atomic_path, write_text_atomic
 from jaxseg.io.paths import inside
-from jaxseg.models import model_head
 from jaxseg.metrics import (
     average_surface_distance,
     hausdorff_distance,
@@ -35,8 +28,8 @@ from jaxseg.metrics import (
     to_csv,
 )
 from jaxseg.report import overlay_figure
-from jaxseg.train.build import restore_checkpoint
-from jaxseg.train.validation import segment_case
+from jaxseg.tasks import Restored, get_task
+from jaxseg.train.restore import restore
 
 log = logging.getLogger(__name__)
 
@@ -67,52 +60,18 @@ def case_metrics(prediction: np.ndarray, reference: np.ndarray, labels: dict[int
     return metrics
 
 
-def checkpoint_location(run: str | Path) -> tuple[Path, str | int]:
-    """(checkpoints folder, "best" or a step) for a run folder, a checkpoints folder or a step folder."""
-    run = Path(run)
-    if (run / "checkpoints").is_dir():
-        return run / "checkpoints", "best"
-    if run.name.isdigit():
-        return run.parent, int(run.name)
-    return run, "best"
-
-
-AFTER_TRAINING = ("inference.", "evaluate.", "propagation.")
-# With `data`: the keys that describe another dataset's files (its preprocessing stays the run's).
-DATASET_KEYS = ("data.source=", "layout.")
-
-
-def restore_for_inference(run: str | Path, overrides: Sequence[str] = (), data: str | Path | None = None):
-    """(config, state, step, mesh) of a run's checkpoint, with `inference.*`/`evaluate.*`/`propagation.*` overrides
-    applied to the config saved with it (other sections describe how the model was trained).
-
-    data: another dataset folder to read (data.root); `data.source` and `layout.*` may then be
-    overridden too. A phantom run reads it as the Decathlon layout its phantoms were written in.
-    """
-    config, state, step, mesh = restore_checkpoint(*checkpoint_location(run))
-    allowed = AFTER_TRAINING + (DATASET_KEYS if data is not None else ())
-    if data is not None:
-        config.data.root = str(data)
-        config.data.source = "msd" if config.data.source == "phantom" else config.data.source
-    for override in overrides:
-        if not override.startswith(allowed):
-            raise ConfigError(f"override '{override}': only inference.*, evaluate.* and propagation.* keys can "
-                              "change after training (and data.source and layout.* with --data)")
-        apply_override(config, override)
-    validate(config)
-    return config, state, step, mesh
-
-
-def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, data: str | Path | None) -> tuple:
+def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, data: str | Path | None,
+                  same_classes: bool = True) -> tuple:
     """(index, cases, split name) to evaluate: a split of the run's dataset, or with `data` every
-    labelled case of that folder, after checking its classes and channels against the run's."""
+    labelled case of that folder, after checking its channels (and with `same_classes` its classes)
+    against the run's."""
     if data is None:
-        index, splits = open_dataset(config, workdir)
+        index, splits = open_dataset(config, workdir, same_classes)
         if not splits[split]:
             raise ValueError(f"split '{split}' of {index.root} has no cases")
         return index, splits[split], split
     index = read_index(config, workdir)
-    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:  # Pairs: one organ at a time.
+    if same_classes and index.num_classes != config.model.num_classes:
         raise ConfigError(f"dataset {index.root} has {index.num_classes} classes {index.labels}; the run's model "
                           f"predicts {config.model.num_classes}")
     if len(index.channels) != config.model.in_channels:
@@ -123,50 +82,45 @@ def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, 
 
 def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
                   progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None) -> dict:
-    """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset,
-    or on every labelled case of another dataset folder `data` (any layout `data.source` reads;
-    the run's preprocessing; its classes and channels must be the run's; summary "split" = "all").
+    """Evaluate one run's checkpoint, or the fusion of several, with the task of the config saved
+    with it (`Task.evaluate`), on a split of the first run's dataset or on every labelled case of
+    another dataset folder `data` (the run's preprocessing; summary "split" = "all").
 
-    runs: run folders (their best checkpoint), checkpoints folders or step folders.
-    Writes to `out` (default RUN/eval): summary.json (nnU-Net-like: metric_per_case, mean per
-    class, foreground_mean; Dice, IoU, HD95 and ASSD, inf written as Infinity; `distance_unit`: mm,
-    or px for 2D images whose files give no pixel size; 2D images are measured in 2D; n_cases in
-    the means, n_failed and failed_cases: each case that could not be read or predicted, with its
-    file and the reason), per_case.csv,
-    summary.md (per-case Dice table and the mean, std, min, quartiles and max of Dice per class),
-    overlays.png (best, median and worst cases by mean Dice) and predictions/<case>.nii.gz in
-    each image's geometry (predictions/<case>.png, the image's size, for 2D images). Every report
-    file is written atomically (a failed write leaves the previous one), summary.json last. A split
-    without cases, or none readable, raises ValueError before anything is written.
-
-    A slice-propagation run (data.sampler = pairs) is evaluated by `PropagationEvaluation`: its
-    predictions are the one-shot masks of the evaluated organs, its metrics cover those organs,
-    and summary.json gains a "propagation" section (simulated-correction curves per case and
-    organ, mean curves) written also as propagation.csv and propagation.png.
+    runs: run folders (their best checkpoint), checkpoints folders or step folders; overrides:
+    KEY=VALUE changes of the keys the task allows after training. Writes the task's report to `out`
+    (default RUN/eval) and returns its summary (segmentation: `evaluate_label_maps`).
     """
-    from jaxseg.evaluate_detection import evaluate_detection_run, is_detection_run
-
-    if is_detection_run(checkpoint_location(runs[0])[0]):
-        if len(runs) > 1:
-            raise ValueError("detection runs are evaluated one at a time (no fusion)")
-        workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
-        if data is not None:
-            raise ValueError("--data is for segmentation runs: a detection run is evaluated on its own dataset")
-        return evaluate_detection_run(*checkpoint_location(runs[0]), workdir, split, out, overrides)
-    restored = [restore_for_inference(run, overrides, data) for run in runs]
-    first_config = restored[0][0]
+    restored = [restore(run, overrides=overrides, data=data) for run in runs]
+    tasks = sorted({r.config.task for r in restored})
+    if len(tasks) > 1:
+        raise ValueError(f"runs of different tasks ({', '.join(tasks)}) cannot be evaluated together")
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
-    out = Path(out) if out else workdir / "eval"
-    index, evaluated, split = dataset_cases(first_config, workdir, split, data)
+    return get_task(tasks[0]).evaluate(restored, workdir, split, Path(out) if out else workdir / "eval", data, progress)
+
+
+def evaluate_label_maps(restored: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
+                        progress: bool, predict: Callable[[LoadedCase], np.ndarray], labels: dict[int, str] | None = None,
+                        same_classes: bool = True, extra: Callable[[Path], dict] | None = None) -> dict:
+    """The report of label-map predictions: predict(case) -> labels (I, J, K) uint8 for each case of
+    the split (`dataset_cases`), measured against its reference for `labels` (default the dataset's).
+
+    Writes to `out`: summary.json (nnU-Net-like: metric_per_case, mean per class, foreground_mean;
+    Dice, IoU, HD95 and ASSD, inf written as Infinity; `distance_unit`: mm, or px for 2D images
+    whose files give no pixel size; 2D images are measured in 2D; n_cases in the means, n_failed
+    and failed_cases: each case that could not be read or predicted, with its file and the reason),
+    per_case.csv, summary.md (per-case Dice table and the mean, std, min, quartiles and max of
+    Dice per class), overlays.png (best, median and worst cases by mean Dice) and
+    predictions/<case>.nii.gz in each image's geometry (predictions/<case>.png, the image's size,
+    for 2D images). extra(out) -> sections the task adds to summary.json (after the predictions).
+    Every report file is written atomically (a failed write leaves the previous one), summary.json
+    last. A split without cases, or none readable, raises ValueError before anything is written.
+    """
+    first_config = restored[0].config
+    index, evaluated, split = dataset_cases(first_config, workdir, split, data, same_classes)
+    labels = labels if labels is not None else index.labels
     failed: list[dict] = []
     loaded = load_cases(evaluated, first_config, index, failed, f"'{split}' cases")
     per_case, cases = [], {}
-    propagation, predict, labels = None, lambda case: _fused_prediction(restored, case), index.labels
-    if first_config.data.sampler == "pairs":
-        if len(restored) > 1:
-            raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
-        propagation = PropagationEvaluation(*restored[0][:2], index.labels)
-        predict, labels = propagation.predict, propagation.labels
     for case in tqdm(loaded, desc=f"evaluate {split}", disable=not progress):
         try:
             prediction = predict(case)
@@ -186,16 +140,17 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             "distance_unit": case.spacing_unit,
         })
         cases[case.case_id] = (case, prediction)
-    checkpoints = [str(checkpoint_location(run)[0] / str(step)) for run, (*_, step, _) in zip(runs, restored)]
     if not per_case:
         raise ValueError(f"no case of split '{split}' of {index.root} could be evaluated: "
                          + "; ".join(f"{f['case_id']} ({f['file']}: {f['reason']})" for f in failed))
     units = sorted({case["distance_unit"] for case in per_case})
     unit = units[0] if len(units) == 1 else f"mixed ({', '.join(units)}): see each case"
-    summary = {"checkpoints": checkpoints, "split": split, "distance_unit": unit, **summarize(per_case, failed)}
-    if propagation:
-        summary["propagation"] = propagation.report(out)
-    steps = ", ".join(str(step) for *_, step, _ in restored)
+    summary = {"task": first_config.task, "checkpoints": [str(r.checkpoint) for r in restored], "split": split,
+               "distance_unit": unit,
+               **summarize(per_case, failed)}
+    if extra is not None:
+        summary.update(extra(out))
+    steps = ", ".join(str(r.step) for r in restored)
     dice_by_class = {c: [case["metrics"][c]["Dice"] for case in per_case] for c in summary["mean"]}
     write_text_atomic(out / "summary.md",
                       f"# Dice per case ({split} split, checkpoint step {steps})\n\n{markdown_table(summary)}\n\n"
@@ -205,14 +160,6 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     _write_overlays(out / "overlays.png", per_case, cases, first_config, index.labels)
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
     return summary
-
-
-def _fused_prediction(restored: list, case) -> np.ndarray:
-    """Label map of a case from the mean class probabilities of the restored runs' whole-volume predictions."""
-    probabilities = [segment_case(state, case.image, config, mesh, case.pad_value)[1]
-                     for config, state, _, mesh in restored]
-    config = restored[0][0]
-    return label_map(average_probabilities(probabilities), config.inference, model_head(config.model))
 
 
 def _write_overlays(path: Path, per_case: list[dict], cases: dict, config, labels: dict[int, str]) -> None:

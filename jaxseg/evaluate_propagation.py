@@ -22,8 +22,8 @@ from jaxseg.inference import simulated_correction_curve
 from jaxseg.io.atomic import atomic_path, write_text_atomic
 from jaxseg.models import downsampling_factor, model_head
 from jaxseg.report import correction_curves_figure
-from jaxseg.train.propagation import model_mask_step, organ_slices, propagation_classes
-from jaxseg.train.state import TrainState
+from jaxseg.inference.propagation_model import model_mask_step, organ_slices, propagation_classes
+from jaxseg.core.state import TrainState
 
 
 class PropagationEvaluation:

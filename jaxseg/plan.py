@@ -19,12 +19,14 @@ from collections.abc import Callable, Sequence
 import jax
 import ml_collections
 
+from jaxseg.tasks import get_task
+from jaxseg.tasks.segmentation import SegmentationTask
 from jaxseg.config import ConfigError, config_from_json
 from jaxseg.models import downsampling_factor
 from jaxseg.models.info import config_model_info
 from jaxseg.perf.step_cost import compile_train_step_for, random_batch, step_memory, time_steps
 from jaxseg.train.build import build_state
-from jaxseg.train.mesh import mesh_from_config
+from jaxseg.core.mesh import mesh_from_config
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -65,7 +67,7 @@ def trained_network_info(config: ml_collections.ConfigDict, input_shape: Sequenc
     """`jaxseg model-info --config`: `config_model_info` of the network the config trains, for one
     input of `input_shape` (*spatial, model.in_channels), default the config's training input
     (`default_spatial_shape`), else the preset's reference size. Adds "config" (its name)."""
-    if config.task != "segmentation":
+    if not isinstance(get_task(config.task), SegmentationTask):
         raise ConfigError(f"config '{config.name}' trains task = {config.task!r}: model-info describes "
                           "segmentation networks")
     if input_shape is not None and tuple(input_shape)[-1:] != (config.model.in_channels,):

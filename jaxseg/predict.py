@@ -1,14 +1,12 @@
-"""`jaxseg predict`: one image file -> a label map in the image's own geometry."""
+"""One image file -> a segmentation predictor -> a label map in the image's own geometry
+(`jaxseg predict` of a segmentation run, through `SegmentationTask.predict`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from jaxseg.data.datasets import prepare_image
-from jaxseg.data.folders import class_labels
 from jaxseg.data.images2d import image_channels
-from jaxseg.evaluate import restore_for_inference
 from jaxseg.io import (
     ReadError,
     Volume,
@@ -21,7 +19,7 @@ from jaxseg.io import (
 )
 from jaxseg.io.image2d import MASK_WRITE_SUFFIXES
 from jaxseg.io.nifti import is_nifti
-from jaxseg.train.validation import segment_case
+from jaxseg.inference.predictor import Predictor
 
 
 def read_input(input_path: str | Path, colour: str = "gray", max_voxels: int | None = None) -> Volume:
@@ -52,29 +50,24 @@ def write_prediction(labels: Volume, source: Volume, input_path: str | Path, out
     return write_label_map(labels.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
 
 
-def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: str | Path,
-                 overrides: Sequence[str] = ()) -> Path:
-    """Segment an image with a checkpoint (run folder: its best; or a checkpoints/step folder) and
-    write the label map in the input's geometry.
+def predict_file(predictor: Predictor, input_path: str | Path, output_path: str | Path,
+                 class_names: dict[int, str] | None = None) -> Path:
+    """Segment an image with a segmentation predictor and write the label map in the input's geometry.
 
     INPUT is a NIfTI file (the output, .nii or .nii.gz, copies its header and axis order), a DICOM
     series folder (NIfTI output with the series' affine, in RAS+ mm), or a 2D image: PNG, JPEG,
-    TIFF or a single DICOM image such as a radiograph (PNG or TIFF output of the input's size).
-    A 2D image becomes the channels the model was trained on (`layout.colour`). `overrides`
-    change `inference.*` keys (mirroring, windows, post-processing) of the saved config.
+    TIFF or a single DICOM image such as a radiograph (PNG or TIFF output of the input's size,
+    with a NAME.json naming `class_names`). A 2D image becomes the channels the model was trained
+    on (`layout.colour`).
     """
+    config = predictor.config
     expected = MASK_WRITE_SUFFIXES if is_planar_input(input_path) else (".nii", ".nii.gz")
     if not str(output_path).lower().endswith(expected):
         raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
-    config, state, _, mesh = restore_for_inference(checkpoint, overrides)
-    if config.data.sampler == "pairs":
-        raise ValueError(f"{checkpoint} holds a slice-propagation model (data.sampler = pairs): it needs an "
-                         "annotated slice, use `jaxseg propagate`")
     source = read_input(input_path, config.layout.colour, config.io.max_voxels)
     channels = source.array.shape[-1] if source.array.ndim == 4 else 1
     if channels != config.model.in_channels:
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
     image, pad_value = prepare_image(source, config)
-    labels, _ = segment_case(state, image, config, mesh, pad_value)
-    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path,
-                            class_labels(tuple(config.layout.class_names), config.model.num_classes))
+    labels, _ = predictor.segment(image, pad_value)
+    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path, class_names)

@@ -17,14 +17,14 @@ import numpy as np
 from jaxseg.data.cases import read_label
 from jaxseg.data.datasets import prepare_image
 from jaxseg.data.slices import plane_stack
-from jaxseg.evaluate import restore_for_inference
 from jaxseg.inference import propagate
+from jaxseg.inference.propagation_model import model_mask_step
 from jaxseg.io import ReadError, Volume, check_same_grid, read_mask
 from jaxseg.io.image2d import is_image_file
 from jaxseg.io.nifti import is_nifti
 from jaxseg.models import downsampling_factor, model_head
 from jaxseg.predict import is_planar_input, read_input, write_prediction
-from jaxseg.train.propagation import model_mask_step
+from jaxseg.train.restore import restore
 
 
 def _display_order(image: Volume, plane: str) -> np.ndarray:
@@ -101,10 +101,11 @@ def propagate_file(checkpoint: str | Path, input_path: str | Path, start_slice: 
     source = read_input(input_path)
     if source.array.ndim != 3 or is_planar_input(input_path):
         raise ReadError(input_path, f"expected a single-channel 3D volume, got shape {source.array.shape}")
-    config, state, _, _ = restore_for_inference(checkpoint, overrides)
-    if config.data.sampler != "pairs":
-        raise ValueError(f"{checkpoint} holds a segmentation model (data.sampler = {config.data.sampler}), not a "
-                         "slice-propagation one: use `jaxseg predict`")
+    run = restore(checkpoint, overrides=overrides)
+    config, state = run.config, run.state
+    if config.task != "propagation":
+        raise ValueError(f"{checkpoint} holds a {config.task} model (task = {config.task}), not a slice-propagation "
+                         "one: use `jaxseg predict`")
     image, pad_value = prepare_image(source, config)
     plane = config.data.plane
     axis = image.plane_axis(plane)

@@ -6,18 +6,13 @@ from pathlib import Path
 
 import ml_collections
 
-from jaxseg.data.datasets import open_dataset
-from jaxseg.data.detection import detection_splits, read_detection_index
+from jaxseg.tasks import get_task
 
 
 def split_listing(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
     """{"dataset": folder, "train"/"val"/"test": [case ids]} of the config's dataset (a phantom
     dataset is generated in WORKDIR/phantom first); the split training and `jaxseg evaluate` use."""
-    if config.task == "detection":
-        splits, root = detection_splits(config, read_detection_index(config)), config.data.root
-    else:
-        index, splits = open_dataset(config, workdir)
-        root = index.root
+    root, splits = get_task(config.task).splits(config, Path(workdir))
     return {"dataset": str(root), **{name: [case.case_id for case in cases] for name, cases in splits.items()}}
 
 

@@ -10,7 +10,7 @@ from jaxseg.config import ConfigError, load_config
 from jaxseg.losses import adversarial_loss, cross_entropy
 from jaxseg.models import UNet
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator, binarised_foreground
-from jaxseg.train.build import restore_checkpoint
+from jaxseg.train.restore import restore
 from jaxseg.train.loop import fit
 from jaxseg.train.optim import alternating
 from tests.conftest import tiny_overrides
@@ -78,7 +78,8 @@ def test_adversarial_config_trains_in_the_ordinary_loop(phantom_root, tmp_path):
                                                 "train.val_every": 4, "train.checkpoint_every": 4})
     state = fit(load_config("demo", overrides), tmp_path, progress=False)
     assert set(state.params) == {"segmenter", "discriminator"}
-    _, restored, step, _ = restore_checkpoint(tmp_path / "checkpoints", "latest")
+    restored_run = restore(tmp_path / "checkpoints", "latest")
+    restored, step = restored_run.state, restored_run.step
     assert step == 4
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(restored.params)):
         np.testing.assert_array_equal(a, b)

@@ -12,7 +12,8 @@ from jaxseg.config import load_config
 from jaxseg.evaluate import evaluate_runs
 from jaxseg.io import read_dicom_image
 from jaxseg.metrics import average_surface_distance, hausdorff_distance
-from jaxseg.predict import predict_file
+from jaxseg.tasks import get_task
+from jaxseg.train.restore import restore
 from jaxseg.train.loop import fit
 from tests.data_samples import CXR, DSB, ISBI, image_folder_subset, msd_spinalcord_contrasts, need
 
@@ -77,6 +78,12 @@ def test_2d_run_evaluates_with_png_predictions(isbi_run, tmp_path):
     assert Image.open(case["prediction_file"]).mode == "P"
     sidecar = json.loads(Path(case["prediction_file"]).with_suffix(".json").read_text())
     assert {k: v["name"] for k, v in sidecar["labels"].items()} == {"0": "cell", "1": "membrane"}
+
+
+def predict_file(run: Path, input_path: Path, output_path: Path) -> Path:
+    """What `jaxseg predict --checkpoint RUN INPUT OUTPUT` does."""
+    restored = restore(run)
+    return get_task(restored.config.task).predict(restored, input_path, output_path)
 
 
 def test_predict_writes_a_png_of_the_input_size(isbi_run, tmp_path):

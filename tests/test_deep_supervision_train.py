@@ -8,9 +8,9 @@ from jaxseg import losses
 from jaxseg.config import load_config
 from jaxseg.models import build_model, deep_supervision_outputs
 from jaxseg.train.build import build_state
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn, make_objective
-from jaxseg.train.state import model_variables
+from jaxseg.core.state import model_variables
 from jaxseg.train.step import compile_train_step
 
 RNG = np.random.default_rng(0)

@@ -1,6 +1,7 @@
 """Faster R-CNN end to end: a synthetic RSNA-layout DICOM dataset through `jaxseg train` and
 `jaxseg evaluate`, the train step at batch > 1, and (slow) the overfitting check on real radiographs."""
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -103,8 +104,9 @@ def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
 
 def test_train_step_compiles_once_for_batches_of_four(rsna_root):
     from jaxseg.train.detection_state import build_detection_state
-    from jaxseg.train.detection_step import compile_detection_train_step
-    from jaxseg.train.mesh import global_batch, make_mesh
+    from jaxseg.train.detection_step import detection_train_step
+    from jaxseg.train.step import compile_step
+    from jaxseg.core.mesh import global_batch, make_mesh
 
     config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY,
                                                    "optimizer.warmup_steps=0", "detection.frozen_convs=2"])
@@ -112,7 +114,7 @@ def test_train_step_compiles_once_for_batches_of_four(rsna_root):
     state = build_detection_state(config, mesh)
     frozen = np.asarray(state.params["extractor"]["conv1_2"]["kernel"])
     trained = np.asarray(state.params["extractor"]["conv2_1"]["kernel"])
-    step = compile_detection_train_step(config.detection, mesh)
+    step = compile_step(functools.partial(detection_train_step, d=config.detection), mesh)
     batches = training_batches(config, read_detection_index(config), 4)
     for _ in range(2):
         batch = next(batches)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from jaxseg.bench import train_rate
+from jaxseg.bench import task_training, train_rate
 from jaxseg.config import ConfigError, load_config
 from jaxseg.data.augment import (AffineMap, SpatialAugmentation, _resample_label, _upsample, crop_padded,
                                  resample_at, rotation_matrix)
@@ -20,7 +20,7 @@ from jaxseg.data.intensity import IntensityAugmentation, _contrast, _gamma
 from jaxseg.data.pipeline import training_data
 from jaxseg.train.augment import compile_augmentation, with_augmentation
 from jaxseg.train.loop import fit
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.core.mesh import global_batch, make_mesh
 from tests.conftest import tiny_overrides
 
 OFF = IntensityAugmentation()
@@ -196,7 +196,9 @@ def test_workers_ship_margin_blocks_that_the_step_receives_augmented(phantom_roo
     assert seen["image"].shape == (4, 32, 32, 1) and seen["label"].dtype == jnp.int32
     assert not np.array_equal(np.asarray(seen["image"]), plain["image"])
     # `jaxseg bench data` times the train step on the shipped blocks with their augmentation.
-    assert train_rate(config, shipped, steps=1, augmentation=data.device_augmentation) > 0
+    training = task_training(config, tmp_path)
+    training.batches.close()
+    assert train_rate(config, training, shipped, steps=1) > 0
 
 
 @pytest.mark.slow  # four tiny fits, ~55 s on 2 cores

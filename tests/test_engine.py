@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 
 from jaxseg.config import load_config
-from jaxseg.train.build import build_state, restore_checkpoint
+from jaxseg.train.build import build_state
+from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints, with_metric_ema
 from jaxseg.train.checkpoint_info import checkpoint_info, params_digest
 from jaxseg.train.loop import fit
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.optim import learning_rate_schedule
 from jaxseg.train.step import compile_train_step
@@ -181,6 +182,7 @@ def test_best_checkpoint_by_a_smoothed_metric(phantom_root, tmp_path):
     store.close()
     assert records and all(set(m) == {"val_dice", "val_iou", "val_iou_ema"} for m in records.values())
     best = max(records, key=lambda s: records[s]["val_iou_ema"])
-    assert restore_checkpoint(tmp_path / "checkpoints", "best")[2] == best
-    _, state, step, _ = restore_checkpoint(tmp_path / "checkpoints", "latest")
+    assert restore(tmp_path / "checkpoints", "best").step == best
+    restored_run = restore(tmp_path / "checkpoints", "latest")
+    state, step = restored_run.state, restored_run.step
     assert float(state.metric_ema) == pytest.approx(records[step]["val_iou_ema"], rel=1e-6)

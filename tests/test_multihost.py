@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from jaxseg.config import ConfigError, load_config
-from jaxseg.train.build import restore_checkpoint
+from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint_info import checkpoint_info
-from jaxseg.train.mesh import make_mesh, mesh_from_config
+from jaxseg.core.mesh import make_mesh, mesh_from_config
 from tests.conftest import tiny_overrides, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,8 +76,8 @@ for devices in (1, 4):
     np.testing.assert_allclose(four, one, rtol=1e-4)
     np.testing.assert_allclose(two_by_two, four, rtol=1e-5)
     assert one[-1] < one[0]
-    params = [np.concatenate([np.ravel(x) for x in jax.tree.leaves(restore_checkpoint(tmp_path / name / "checkpoints",
-                                                                                      "latest")[1].params)])
+    params = [np.concatenate([np.ravel(x) for x in jax.tree.leaves(restore(tmp_path / name / "checkpoints",
+                                                                          "latest").state.params)])
               for name in ("run4", "run2x2")]
     assert np.linalg.norm(params[1] - params[0]) / np.linalg.norm(params[0]) <= 1e-4
 
@@ -105,8 +105,10 @@ def test_killed_multi_process_job_resumes_from_its_last_checkpoint(phantom_root,
     single, multi = _losses(tmp_path / "single"), _losses(run)
     assert len(single) == len(multi) == STEPS
     np.testing.assert_allclose(multi, single, rtol=1e-5)
-    _, state_single, step_single, _ = restore_checkpoint(tmp_path / "single" / "checkpoints", "latest")
-    _, state_multi, step_multi, _ = restore_checkpoint(run / "checkpoints", "latest")
+    restored_run = restore(tmp_path / "single" / "checkpoints", "latest")
+    state_single, step_single = restored_run.state, restored_run.step
+    restored_run = restore(run / "checkpoints", "latest")
+    state_multi, step_multi = restored_run.state, restored_run.step
     assert step_single == step_multi == STEPS
     # Adam normalises each update, so the rounding differences of near-zero gradients reach single
     # weights; the parameters as a whole stay within a relative 1e-3.

@@ -10,7 +10,7 @@ from jaxseg import losses
 from jaxseg.config import ConfigError, load_config
 from jaxseg.models import build_model
 from jaxseg.train.objective import LOSSES, make_loss_fn, make_objective
-from jaxseg.train.state import TrainState
+from jaxseg.core.state import TrainState
 from jaxseg.train.step import train_step
 from tests.model_helpers import random_variables
 

@@ -18,8 +18,8 @@ from jaxseg.io import GeometryMismatchError, ReadError, Volume, read_nifti, writ
 from jaxseg.propagate import read_slice_mask
 from jaxseg.train.loop import fit
 from jaxseg.train.optim import learning_rate_schedule
-from jaxseg.train.state import TrainState
-from jaxseg.train.validation import validate
+from jaxseg.core.state import TrainState
+from jaxseg.tasks import get_task
 from tests.conftest import tiny_overrides
 
 
@@ -56,14 +56,14 @@ def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
     config = _tiny(phantom_root, **{"sampling.pair_classes": (1, 2)})
     cases = [_prism_case("a", 8), _prism_case("b", 5)]
     copy = _hand_state(lambda prior: jnp.stack([jnp.zeros_like(prior), 40 * (prior - 0.5)], axis=-1))
-    assert validate(copy, cases, config, mesh=None) == {"val_dice": 1.0}
+    assert get_task("propagation").validator(config, cases)(copy) == {"val_dice": 1.0}
     empty = _hand_state(lambda prior: jnp.stack([jnp.ones_like(prior), -jnp.ones_like(prior)], axis=-1))
     # Only the annotated slice is found: Dice 2A / (A + S A) = 2 / (S + 1), for 2 organs of case a, 2 of case b.
-    assert validate(empty, cases, config, mesh=None)["val_dice"] == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
+    assert get_task("propagation").validator(config, cases)(empty)["val_dice"] == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
     only_spleen = _tiny(phantom_root, **{"propagation.classes": (2,)})
-    assert validate(empty, cases[1:], only_spleen, mesh=None)["val_dice"] == pytest.approx(2 / 6)
+    assert get_task("propagation").validator(only_spleen, cases[1:])(empty)["val_dice"] == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="no validation case holds any organ"):
-        validate(empty, cases, _tiny(phantom_root, **{"propagation.classes": (4,)}), mesh=None)
+        get_task("propagation").validator(_tiny(phantom_root, **{"propagation.classes": (4,)}), cases)
 
 
 def test_the_config_is_seed_004s_recipe():

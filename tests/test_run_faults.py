@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxseg.config import ConfigError, load_config
-from jaxseg.train.build import restore_checkpoint
+from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints, CheckpointsDamaged
 from jaxseg.train.checkpoint_info import params_digest
 from jaxseg.train.loop import fit
@@ -65,7 +65,8 @@ def run_copy(finished_run, tmp_path):
 def _flip_a_bit(step_dir: Path, part: str) -> str:
     """Flip one bit of the first array of `part` ("params" or "opt_state") in the step's state, as storage
     damage that still decodes would: rewritten through orbax, so only the checksum can tell. Returns its path."""
-    _, state, _, _ = restore_checkpoint(step_dir.parent, int(step_dir.name))
+    restored_run = restore(step_dir.parent, int(step_dir.name))
+    state = restored_run.state
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     index = next(i for i, (path, leaf) in enumerate(leaves)
                  if jax.tree_util.keystr(path).startswith(f".{part}") and leaf.ndim == 4)
@@ -155,11 +156,13 @@ def test_a_flipped_bit_is_detected_and_the_previous_checkpoint_used(run_copy, fi
     workdir, _ = run_copy
     leaf = _flip_a_bit(workdir / "checkpoints" / "6", part)
     with caplog.at_level("WARNING"):
-        _, state, step, _ = restore_checkpoint(workdir / "checkpoints", "latest")
+        restored_run = restore(workdir / "checkpoints", "latest")
+        state, step = restored_run.state, restored_run.step
     assert step == 4
     assert f"checkpoints/6 cannot be restored (the bytes of {leaf} do not match their checksum)" in caplog.text
     assert (workdir / "checkpoints" / "6.damaged").is_dir()
-    _, reference, _, _ = restore_checkpoint(finished_run[0] / "checkpoints", 4)
+    restored_run = restore(finished_run[0] / "checkpoints", 4)
+    reference = restored_run.state
     assert params_digest(state.params) == params_digest(reference.params)
 
 
@@ -179,7 +182,7 @@ def test_training_resumes_before_a_damaged_step_and_drops_a_cut_metrics_line(run
 def test_an_empty_json_part_falls_back_to_the_previous_step(run_copy, item):
     workdir, _ = run_copy
     (workdir / "checkpoints" / "6" / item).write_bytes(b"")
-    assert restore_checkpoint(workdir / "checkpoints", "latest")[2] == 4
+    assert restore(workdir / "checkpoints", "latest").step == 4
     assert (workdir / "checkpoints" / "6.damaged").is_dir()
 
 
@@ -188,7 +191,7 @@ def test_damaged_steps_fall_back_further_and_stop_when_none_is_left(run_copy):
     _flip_a_bit(workdir / "checkpoints" / "6", "opt_state")
     (workdir / "checkpoints" / "4" / "data_iterator" / "metadata").write_bytes(b"")
     # Prediction does not need the data iterator; training does.
-    assert restore_checkpoint(workdir / "checkpoints", "latest")[2] == 4
+    assert restore(workdir / "checkpoints", "latest").step == 4
     (workdir / "checkpoints" / "2" / "config" / "metadata").write_text('{"name": "de')
     log_before = (workdir / "metrics.jsonl").read_text()
     with pytest.raises(CheckpointsDamaged, match=r"every checkpoint in .* is damaged \(6.damaged, 4.damaged, "
@@ -220,7 +223,8 @@ def test_a_diverging_run_stops_with_exit_2_before_saving_non_finite_state(phanto
     assert (f"training diverged: loss nan at step 3; nothing non-finite was saved: the last checkpoint, "
             f"{tmp_path / 'checkpoints' / '2'} (step 2), is finite and intact") in result.stderr
     assert sorted(Checkpoints(tmp_path / "checkpoints").all_steps()) == [1, 2]
-    _, state, _, _ = restore_checkpoint(tmp_path / "checkpoints", 2)
+    restored_run = restore(tmp_path / "checkpoints", 2)
+    state = restored_run.state
     assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
 
 

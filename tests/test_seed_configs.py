@@ -11,8 +11,9 @@ from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.msd import read_msd_index
 from jaxseg.evaluate import evaluate_runs
 from jaxseg.io import read_nifti
-from jaxseg.train.build import restore_trained
-from jaxseg.train.validation import segment_case
+from jaxseg.train.restore import restore
+from jaxseg.core.mesh import local_mesh
+from jaxseg.inference.predictor import Predictor
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
 from tests.conftest import tiny_overrides
@@ -106,9 +107,11 @@ def test_pig_ct_unet2d_trains_its_sigmoid_network_and_evaluation_thresholds(phan
     losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert losses == pytest.approx(GOLDEN_PIG_CT_SIGMOID_LOSSES, rel=1e-4)
 
-    _, state, _, mesh = restore_trained(tmp_path / "run")
+    restored_run = restore(tmp_path / "run")
+
+    state = restored_run.state
     case = load_cases(open_dataset(config, tmp_path / "run")[1]["test"], config, open_dataset(config, tmp_path / "run")[0])[0]
-    probabilities = segment_case(state, case.image, config, mesh, case.pad_value)[1]
+    probabilities = Predictor.create(config, state, local_mesh()).segment(case.image, case.pad_value)[1]
     assert probabilities.shape[-1] == 4
     for threshold in (0.5, 0.6):
         evaluate_runs([tmp_path / "run"], out=tmp_path / f"eval{threshold}", progress=False,

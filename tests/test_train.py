@@ -12,10 +12,11 @@ import pytest
 from jaxseg.config import ConfigError, load_config
 from jaxseg.data.datasets import open_dataset
 from jaxseg.data.pipeline import training_data
-from jaxseg.train.build import build_state, restore_trained
+from jaxseg.train.build import build_state
+from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
-from jaxseg.train.mesh import global_batch, make_mesh
+from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.step import compile_train_step
 from tests.conftest import tiny_overrides
@@ -85,7 +86,8 @@ def test_best_checkpoint_is_kept_with_the_latest(tiny_config, tmp_path):
     assert store.manager.all_steps() == [2, 5]
     assert store.best_step() == 2 and store.metrics(2) == {"val_dice": 0.9}
     store.close()
-    config, restored, step, _ = restore_trained(tmp_path)
+    restored_run = restore(tmp_path)
+    config, restored, step = restored_run.config, restored_run.state, restored_run.step
     assert step == 2 and int(restored.step) == 2
     assert config.to_dict() == tiny_config.to_dict()
 
@@ -98,7 +100,7 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     result = subprocess.run([sys.executable, "-m", "jaxseg", "evaluate", "--workdir", str(run)],
                             check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     summary = json.loads((run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean",
+    assert set(summary) == {"task", "checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean",
                             "n_cases", "n_failed", "failed_cases"}
     assert summary["distance_unit"] == "mm" and (summary["n_cases"], summary["n_failed"]) == (1, 0)
     assert len(summary["metric_per_case"]) == 1

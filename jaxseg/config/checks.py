@@ -129,7 +129,6 @@ _RULES: dict[str, Callable[[Any], bool]] = {
     "propagation.classes": lambda v: all(isinstance(c, int) and c > 0 for c in v),
     "propagation.stop_after_empty": _non_negative,
     "propagation.correction_fractions": lambda v: all(0 < f <= 1 for f in v),
-    "task": _one_of("segmentation", "detection"),
     "detection.max_boxes": _positive,
     "detection.min_size": _positive,
     "detection.max_size": _positive,
@@ -237,20 +236,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
                           f"{config.data.folds}: the test cases are fold 'data.fold'")
     if config.inference.mode == "sliding_window" and not config.inference.roi_size:
         raise ConfigError("config key 'inference.roi_size' must be set when 'inference.mode' = 'sliding_window'")
-    if config.data.sampler == "pairs" and config.train.best_metric != "dice":
-        raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
-                          "'data.sampler' = pairs: propagation is validated by one-shot Dice")
-    if config.augment.device and (config.task == "detection" or config.data.sampler == "pairs"):
-        raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers of "
-                          "segmentation, not to 'data.sampler' = pairs or task = detection: set it to False")
     _validate_layout(config)
-    if config.task == "detection":
-        _validate_detection(config)
-        if config.mesh.spatial != 1 or config.adversarial.enabled or config.train.grad_accum_steps != 1:
-            raise ConfigError("config keys 'mesh.spatial' (> 1), 'adversarial.enabled' and 'train.grad_accum_steps' "
-                              "(> 1) apply to segmentation, not to task = detection")
-    else:
-        _validate_model(config)
+    from jaxseg.tasks import get_task  # The task registry names the tasks and imports one when asked.
+
+    get_task(config.task).check_config(config)
     if config.train.val_every % config.train.log_every and config.train.val_every < config.train.steps:
         # Validation metrics are logged with the training metrics of the same step.
         raise ConfigError(
@@ -280,7 +269,7 @@ def _validate_layout(config: ml_collections.ConfigDict) -> None:
                           f"{config.model.num_classes}")
 
 
-def _validate_model(config: ml_collections.ConfigDict) -> None:
+def check_segmentation_model(config: ml_collections.ConfigDict) -> None:
     """The model section names a network whose options fit together, and one the training can use."""
     from jaxseg.models import build_model, model_head  # The option lists live with the networks; imports JAX.
 
@@ -301,9 +290,9 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("config key 'model.num_classes' must be >= 2: the label maps' classes, background included")
     head = model_head(config.model)
     _validate_loss(config.loss, head)
-    if config.inference.threshold != 0.5 and (head == "softmax" or config.data.sampler == "pairs"):
+    if config.inference.threshold != 0.5 and head == "softmax":
         raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
-                          "sigmoid heads' outputs (softmax heads take the arg-max; propagation thresholds at 0.5)")
+                          "sigmoid heads' outputs (softmax heads take the arg-max)")
 
 
 def _validate_valid_padding(config: ml_collections.ConfigDict, model) -> None:
@@ -347,7 +336,7 @@ def _validate_loss(loss: ml_collections.ConfigDict, activation: str) -> None:
                               f"under a {activation} head reads " + (", ".join(f"loss.{k}" for k in sorted(read)) or "no option"))
 
 
-def _validate_detection(config: ml_collections.ConfigDict) -> None:
+def check_detection(config: ml_collections.ConfigDict) -> None:
     """The detection section's counts fit together and with model.num_classes."""
     d = config.detection
     if len(d.classes) + 1 != config.model.num_classes:

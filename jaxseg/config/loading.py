@@ -130,7 +130,11 @@ def load_config(name_or_path: str, overrides: Iterable[str] = ()) -> ml_collecti
 def config_from_json(text: str) -> ml_collections.ConfigDict:
     """Rebuild a config saved with `config.to_json()` (for example inside a checkpoint)."""
     config = base_config()
-    for key, value in _flatten(json.loads(text)):
+    saved = dict(_flatten(json.loads(text)))
+    # Migration: runs saved before task = "propagation" existed marked slice propagation by its sampler.
+    if saved.get("data.sampler") == "pairs" and saved.get("task") == "segmentation":
+        saved["task"] = "propagation"
+    for key, value in saved.items():
         set_value(config, key, value)
     validate(config)
     return config

@@ -208,7 +208,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.layout.nuclei_border = False  # dsb2018: class 2 marks each nucleus's outline (separates touching ones).
     c.layout.label_name = "label"  # dicom_folders: the label file in each series folder (.nii.gz, .nii, .nrrd, .dcm SEG).
     c.layout.class_names = ()  # Names of classes 0, 1, ... (image_folders, dicom_folders); () means generic names.
-    # Slice propagation (data.sampler = "pairs", seed 004): validation, evaluation, `jaxseg propagate`.
+    # Slice propagation (task = "propagation", seed 004): validation, evaluation, `jaxseg propagate`.
     c.propagation = ml_collections.ConfigDict()
     c.propagation.classes = ()  # Label values validated and evaluated; empty: sampling.pair_classes, else all.
     c.propagation.stop_after_empty = 0  # Stop a direction after this many empty slices; 0: at the volume's end.
@@ -217,7 +217,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Detection: seed 002's Faster R-CNN (jaxseg.models.detection), trained when task = "detection".
     # data.root, data.num_val/num_test/split_seed, data.batch_size, model.num_classes (box classes + 1 for
     # the background), model.in_channels, optimizer and train apply to it; the other sections do not.
-    c.task = "segmentation"  # segmentation | detection: which model, data, training loop and evaluation.
+    # segmentation | detection | propagation, or a registered task (jaxseg.tasks): which model, data,
+    # train step, validation, evaluation and prediction.
+    c.task = "segmentation"
     c.detection = ml_collections.ConfigDict()
     c.detection.boxes_csv = ""  # Box CSV relative to data.root (layouts: jaxseg.io.read_box_csv).
     c.detection.image_dir = ""  # Image folder relative to data.root; ids without a suffix get .dcm/.png/.jpg/.jpeg.

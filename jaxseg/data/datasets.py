@@ -59,13 +59,12 @@ def read_index(config: ml_collections.ConfigDict, workdir: str | Path) -> Datase
     return read_msd_index(root)
 
 
-def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> tuple[DatasetIndex, dict[str, tuple[Case, ...]]]:
-    """The dataset index and its train/val/test split; checks it against the config."""
+def open_dataset(config: ml_collections.ConfigDict, workdir: str | Path,
+                 same_classes: bool = True) -> tuple[DatasetIndex, dict[str, tuple[Case, ...]]]:
+    """The dataset index and its train/val/test split; with `same_classes`, ConfigError unless the
+    model predicts the dataset's classes (a propagation model segments one object at a time)."""
     index = read_index(config, workdir)
-    if config.data.sampler == "pairs" and config.model.num_classes != 2:
-        raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be 2 for "
-                          "'data.sampler' = pairs: each sample segments one object")
-    if config.data.sampler != "pairs" and index.num_classes != config.model.num_classes:
+    if same_classes and index.num_classes != config.model.num_classes:
         raise ConfigError(
             f"config key 'model.num_classes' = {config.model.num_classes} but the dataset at {index.root} "
             f"defines {index.num_classes} labels {index.labels}"
@@ -89,7 +88,7 @@ def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | Non
 def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
     """`jaxseg prepare`: every case of the config's dataset into its cache (data.cache_dir, else WORKDIR/prepared)."""
     cache_root(config, workdir)  # Before a phantom dataset is generated anywhere.
-    index, _ = open_dataset(config, workdir)
+    index, _ = open_dataset(config, workdir, same_classes=False)  # Preparing does not depend on the model.
     return prepare_dataset(config, workdir, index, progress=progress)
 
 

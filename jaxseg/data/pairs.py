@@ -28,6 +28,8 @@ class PairSampler:
     (0/1)}, padded like `SliceSampler`'s slices.
     """
 
+    prior_channels = 1  # the prior mask, after the image's channels
+
     def __init__(self, cases: Sequence[PreparedCase], plane: str, pad_multiple: int, classes: Sequence[int],
                  max_offset: int, prior_rotate_deg: float = 0.0, prior_scale: float = 0.0, shapes: str = "pad",
                  spatial: SpatialAugmentation = SpatialAugmentation(),

@@ -108,12 +108,13 @@ def training_data(config: ml_collections.ConfigDict, workdir: str | Path | None,
     if summary.failed:
         log.error("training without %d case(s) that could not be prepared: %s", len(summary.failed),
                   ", ".join(summary.failed))
-    channels = prepared[0].meta["channels"] + (config.data.sampler == "pairs")
+    sampler = build_sampler(config, prepared, pad_multiple)
+    prior = getattr(sampler, "prior_channels", 0)  # pairs: a prior mask beside the image's channels
+    channels = prepared[0].meta["channels"] + prior
     if config.model.in_channels != channels:
         raise ConfigError(f"config key 'model.in_channels' = {config.model.in_channels} but the {config.data.sampler} "
                           f"samples of {index.root} have {channels} channels"
-                          + (" (the image's and the prior)" if config.data.sampler == "pairs" else ""))
-    sampler = build_sampler(config, prepared, pad_multiple)
+                          + (" (the image's and the prior)" if prior else ""))
     device = ship_for_device(sampler, prepared, config) if config.augment.device else None
     return TrainingData(sampler, prepared, summary, config.data.sampler, device)
 

@@ -1,8 +1,10 @@
-"""Detection inference over dataset images, and their scores (AP@0.5, RSNA mAP) per class."""
+"""Detection inference: the compiled predict step, detections over dataset images, and their
+scores (AP@0.5, RSNA mAP) per class."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import jax
 import ml_collections
@@ -10,11 +12,33 @@ import numpy as np
 from jax.sharding import Mesh
 
 from jaxseg.data.detection import DetectionImage, Resizing, evaluation_batches
+from jaxseg.core.mesh import batch_sharding, global_batch, replicated
+from jaxseg.core.state import TrainState
 from jaxseg.metrics import average_precision, rsna_map
-from jaxseg.train.mesh import global_batch
-from jaxseg.train.state import TrainState
+from jaxseg.models.detection import HEAD_WEIGHTS, RPN_WEIGHTS, Detections, FasterRCNN, detect, feature_anchors, propose
 
 Prediction = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (D, 4) file pixels, scores (D,), labels (D,)
+
+
+def detection_predict_step(state: TrainState, images: jax.Array, image_size: jax.Array,
+                           d: ml_collections.ConfigDict) -> Detections:
+    """Detections (boxes (N, D, 4) in canvas pixels, scores, labels, valid) with the test-mode proposal
+    counts, the score threshold, per-class NMS and max_detections of the config."""
+    variables = {"params": state.params}
+    features, logits, deltas = state.apply_fn(variables, images)
+    anchors = feature_anchors(features, d.anchor_scales, d.anchor_ratios)
+    proposals = jax.vmap(lambda s, t, size: propose(anchors, s, t, size, d.rpn_pre_nms[1], d.rpn_post_nms[1],
+                                                    d.rpn_nms_iou, RPN_WEIGHTS))(logits, deltas, image_size)
+    class_logits, box_deltas = state.apply_fn(variables, features, proposals.boxes, method=FasterRCNN.head)
+    return jax.vmap(lambda r, v, c, b, size: detect(r, v, c, b, size, d.score_threshold, d.nms_iou, d.max_detections,
+                                                    HEAD_WEIGHTS))(
+        proposals.boxes, proposals.valid, class_logits, box_deltas, image_size)
+
+
+def compile_detection_predict_step(d: ml_collections.ConfigDict, mesh: Mesh):
+    """The predict step jit-compiled: state replicated, images and sizes split along the data axis."""
+    return jax.jit(partial(detection_predict_step, d=d),
+                   in_shardings=(replicated(mesh), batch_sharding(mesh), batch_sharding(mesh)))
 
 
 def detect_images(predict, state: TrainState, images: Sequence[DetectionImage], config: ml_collections.ConfigDict,

@@ -1,7 +1,7 @@
 """What one train step of a config costs at a given batch and input size: compile time, FLOPs,
 memory (XLA's compiled memory analysis), wall time.
 
-The step is `jaxseg.train.step.compile_train_step`, the one `jaxseg train` runs, compiled for
+The step is the segmentation task's compiled step, the one `jaxseg train` runs, compiled for
 abstract inputs (nothing is allocated until `time_steps`). Batches are random: the cost of these
 convolutional networks does not depend on the values.
 """
@@ -18,11 +18,12 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxseg.config import ConfigError
+from jaxseg.core.mesh import batch_sharding, global_batch, mesh_from_config, replicated
+from jaxseg.core.state import TrainState
+from jaxseg.tasks import get_task
+from jaxseg.tasks.segmentation import SegmentationTask
 from jaxseg.train.build import build_state
-from jaxseg.train.mesh import batch_sharding, global_batch, mesh_from_config, replicated
-from jaxseg.train.objective import make_objective
-from jaxseg.train.state import TrainState
-from jaxseg.train.step import compile_train_step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +57,10 @@ def lower_train_step(config: ml_collections.ConfigDict, batch_size: int, spatial
     "label": (batch_size, *spatial) int32}, state replicated and batch split over `mesh` (default:
     the config's `mesh`). Pass the `state` the step will run on (its optimiser is part of the
     compiled signature); without one, an abstract state stands in."""
+    task = get_task(config.task)
+    if not isinstance(task, SegmentationTask):  # a detection batch holds boxes, not label maps
+        raise ConfigError(f"config '{config.name}' trains task = {config.task!r}: step costs are measured for "
+                          "segmentation networks (image and label-map batches)")
     mesh = mesh or mesh_from_config(config.mesh)
     if state is None:
         state = jax.eval_shape(lambda: build_state(config, mesh, tuple(spatial)))
@@ -63,8 +68,7 @@ def lower_train_step(config: ml_collections.ConfigDict, batch_size: int, spatial
     batch = _abstract({"image": jax.ShapeDtypeStruct((batch_size, *spatial, config.model.in_channels), jnp.float32),
                        "label": jax.ShapeDtypeStruct((batch_size, *spatial), jnp.int32)}, batch_sharding(mesh))
     # Equal class counts stand in for the data's (loss.bce_weights = inverse_frequency): weights do not change the cost.
-    loss_fn, forward_with_labels = make_objective(config, [np.ones(config.model.num_classes, np.int64)])
-    step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+    step = task.compile_step(config, mesh, [np.ones(config.model.num_classes, np.int64)])
     return step.lower(state, batch)
 
 

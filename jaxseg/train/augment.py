@@ -6,7 +6,7 @@ import jax
 from jax.sharding import Mesh
 
 from jaxseg.data.device_augment import DeviceAugmentation
-from jaxseg.train.mesh import batch_sharding, replicated
+from jaxseg.core.mesh import batch_sharding, replicated
 
 
 def compile_augmentation(augmentation: DeviceAugmentation, mesh: Mesh):

@@ -23,10 +23,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from jaxseg.tasks import get_task
 from jaxseg.config import ConfigError, config_from_json
 from jaxseg.train.checksums import checksum_mismatch, state_checksums, structure_mismatch
 from jaxseg.train.distributed import barrier
-from jaxseg.train.state import TrainState
+from jaxseg.core.state import TrainState
 
 ITEMS = ("state", "data_iterator", "config", "checksums")
 JSON_FILES = ("_CHECKPOINT_METADATA", "metrics/metrics")  # read by orbax when it opens the folder
@@ -238,13 +239,10 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0][:300] if str(err).strip() else repr(err)
 
 
-DETECTION_METRIC = "val_ap50"  # Faster R-CNN runs: mean AP@0.5 over classes on the validation images.
-
-
 def best_metric_key(config: ml_collections.ConfigDict) -> str:
-    """The name, among a run's validation scores, of the one that picks its best checkpoint."""
-    metric = DETECTION_METRIC if config.task == "detection" else f"val_{config.train.best_metric}"
-    return metric + ("_ema" if config.train.best_metric_ema else "")
+    """The name, among a run's validation scores, of the one that picks its best checkpoint: the
+    task's (`Task.best_metric`), or its running average with `train.best_metric_ema`."""
+    return get_task(config.task).best_metric(config) + ("_ema" if config.train.best_metric_ema else "")
 
 
 def with_metric_ema(state: TrainState, scores: dict[str, float],

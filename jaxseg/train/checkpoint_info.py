@@ -9,9 +9,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxseg.train.build import restore_checkpoint
+from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints
-from jaxseg.train.state import parameter_count
+from jaxseg.core.state import parameter_count
 
 
 def params_digest(params: Any) -> str:
@@ -37,7 +37,8 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
     """Keys: `step`, `config_name`, `params` (count), `params_digest`, `metrics` (None without
     validation), `path` (the step folder)."""
     directory, which = _locate(Path(path))
-    config, state, step, _ = restore_checkpoint(directory, which)
+    run = restore(directory, which)
+    config, state, step = run.config, run.state, run.step
     checkpoints = Checkpoints(directory)
     metrics = checkpoints.metrics(step)
     checkpoints.close()

@@ -15,9 +15,9 @@ from jax.sharding import Mesh
 
 from jaxseg.io import ReadError
 from jaxseg.models.detection import FasterRCNN
-from jaxseg.train.mesh import replicated
+from jaxseg.core.mesh import replicated
 from jaxseg.train.optim import make_optimizer
-from jaxseg.train.state import TrainState
+from jaxseg.core.state import TrainState
 
 # Smallest canvas the parameters are initialised on: their shapes do not depend on the image size.
 _INIT_SIZE = 64

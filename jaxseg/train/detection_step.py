@@ -1,4 +1,4 @@
-"""Faster R-CNN's joint loss, its train step and its predict step, jit-compiled over a mesh.
+"""Faster R-CNN's joint loss and its pure train step (compiled by `jaxseg.train.step.compile_step`).
 
 Batches (static shapes, see jaxseg.data.detection): image (N, H, W, C), boxes (N, G, 4),
 labels (N, G), box_valid (N, G), image_size (N, 2), scale (N,).
@@ -6,27 +6,15 @@ labels (N, G), box_valid (N, G), image_size (N, 2), scale (N,).
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-from jax.sharding import Mesh
 
 from jaxseg.losses import sampled_cross_entropy, smooth_l1
-from jaxseg.models.detection import STRIDE, Detections, FasterRCNN, anchor_grid, anchor_targets, detect, propose, roi_targets
+from jaxseg.models.detection import HEAD_WEIGHTS, RPN_WEIGHTS, FasterRCNN, anchor_targets, feature_anchors, propose, roi_targets
 from jaxseg.train.detection_state import RNG_IMPL
-from jaxseg.train.mesh import batch_sharding, replicated
-from jaxseg.train.state import TrainState
-
-RPN_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
-HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # py-faster-rcnn's target normalisation (std 0.1, 0.1, 0.2, 0.2)
-
-
-def _anchors(features: jax.Array, d: ml_collections.ConfigDict) -> jax.Array:
-    return jnp.asarray(anchor_grid(features.shape[1:3], STRIDE, d.anchor_scales, d.anchor_ratios))
-
+from jaxseg.core.state import TrainState
 
 def detection_loss(params, apply_fn, batch: dict[str, jax.Array], key: jax.Array,
                    d: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -38,7 +26,7 @@ def detection_loss(params, apply_fn, batch: dict[str, jax.Array], key: jax.Array
     """
     variables = {"params": params}
     features, rpn_logits, rpn_deltas = apply_fn(variables, batch["image"])
-    anchors = _anchors(features, d)
+    anchors = feature_anchors(features, d.anchor_scales, d.anchor_ratios)
     n = features.shape[0]
     anchor_keys, roi_keys = jnp.split(jax.random.split(key, 2 * n), 2)
     negative_iou, positive_iou = d.rpn_iou
@@ -73,30 +61,3 @@ def detection_train_step(state: TrainState, batch: dict[str, jax.Array],
     (loss, terms), grads = jax.value_and_grad(detection_loss, has_aux=True)(state.params, state.apply_fn, batch, key, d)
     state = state.apply_gradients(grads=grads)
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **terms}
-
-
-def compile_detection_train_step(d: ml_collections.ConfigDict, mesh: Mesh):
-    """The train step jit-compiled once: state replicated, batch split along the data axis; donates the state."""
-    return jax.jit(partial(detection_train_step, d=d), in_shardings=(replicated(mesh), batch_sharding(mesh)),
-                   out_shardings=(replicated(mesh), replicated(mesh)), donate_argnums=0)
-
-
-def detection_predict_step(state: TrainState, images: jax.Array, image_size: jax.Array,
-                           d: ml_collections.ConfigDict) -> Detections:
-    """Detections (boxes (N, D, 4) in canvas pixels, scores, labels, valid) with the test-mode proposal
-    counts, the score threshold, per-class NMS and max_detections of the config."""
-    variables = {"params": state.params}
-    features, logits, deltas = state.apply_fn(variables, images)
-    anchors = _anchors(features, d)
-    proposals = jax.vmap(lambda s, t, size: propose(anchors, s, t, size, d.rpn_pre_nms[1], d.rpn_post_nms[1],
-                                                    d.rpn_nms_iou, RPN_WEIGHTS))(logits, deltas, image_size)
-    class_logits, box_deltas = state.apply_fn(variables, features, proposals.boxes, method=FasterRCNN.head)
-    return jax.vmap(lambda r, v, c, b, size: detect(r, v, c, b, size, d.score_threshold, d.nms_iou, d.max_detections,
-                                                    HEAD_WEIGHTS))(
-        proposals.boxes, proposals.valid, class_logits, box_deltas, image_size)
-
-
-def compile_detection_predict_step(d: ml_collections.ConfigDict, mesh: Mesh):
-    """The predict step jit-compiled: state replicated, images and sizes split along the data axis."""
-    return jax.jit(partial(detection_predict_step, d=d),
-                   in_shardings=(replicated(mesh), batch_sharding(mesh), batch_sharding(mesh)))

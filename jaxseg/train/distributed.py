@@ -1,4 +1,5 @@
-"""Starting JAX's multi-controller runtime (jax.distributed) for multi-process training."""
+"""Starting JAX's multi-controller runtime (jax.distributed) for multi-process training, and the
+work its processes share: one prepares first, validation cases are split among them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import jax
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +91,21 @@ def process_zero_first(name: str) -> Iterator[None]:
     yield
     if jax.process_index() == 0:
         barrier(name)
+
+
+def per_case_over_processes(count: int, score: Callable[[int], np.ndarray], width: int) -> np.ndarray:
+    """Scores (count, width) float64 of items 0..count-1, each process scoring items p, p + P, ...
+    (P processes) with score(i) -> (width,), gathered so that every process returns all rows in order."""
+    processes, me = jax.process_count(), jax.process_index()
+    rows = -(-count // processes)
+    mine = np.zeros((rows, width), np.float64)
+    for row, item in enumerate(range(me, count, processes)):
+        mine[row] = score(item)
+    if processes == 1:
+        return mine[:count]
+    from jax.experimental import multihost_utils
+
+    # As uint32 pairs: JAX would round float64 to float32 (x64 off), and every process must agree exactly.
+    bits = np.asarray(multihost_utils.process_allgather(mine.view(np.uint32)))  # (processes, rows, 2 * width)
+    gathered = np.ascontiguousarray(bits).view(np.float64)
+    return np.stack([gathered[i % processes, i // processes] for i in range(count)])

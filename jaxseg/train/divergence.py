@@ -8,7 +8,7 @@ import numpy as np
 
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.checksums import host_array
-from jaxseg.train.state import TrainState
+from jaxseg.core.state import TrainState
 
 
 class TrainingDiverged(FloatingPointError):

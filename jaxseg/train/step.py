@@ -1,4 +1,4 @@
-"""Pure train and predict steps; `compile_train_step` jit-compiles one over a mesh."""
+"""The pure segmentation train step, and `compile_step`: every task's step jit-compiled over a mesh."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from jax.sharding import Mesh
 
 from jaxseg.models import deep_supervision_outputs
 from jaxseg.models.blocks import center_crop
-from jaxseg.train.mesh import batch_sharding, replicated
-from jaxseg.train.state import TrainState, model_variables
+from jaxseg.core.mesh import batch_sharding, replicated
+from jaxseg.core.state import TrainState
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
@@ -76,18 +76,14 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
 
-def predict_step(state: TrainState, images: jax.Array, activation: str = "softmax") -> jax.Array:
-    """Probabilities (N, *spatial, C) for images (N, *spatial, C_in), inference mode: a softmax over
-    classes, or a sigmoid per output (`activation` = the model's head)."""
-    logits = state.apply_fn(model_variables(state), images, train=False)
-    return jax.nn.sigmoid(logits) if activation == "sigmoid" else jax.nn.softmax(logits, axis=-1)
+def compile_step(step: Callable, mesh: Mesh):
+    """A pure step(state, batch) -> (state, metrics) jit-compiled once for every task: state
+    replicated, batch split along the data (and space) axes, metrics replicated; donates the state."""
+    return jax.jit(step, in_shardings=(replicated(mesh), batch_sharding(mesh)),
+                   out_shardings=(replicated(mesh), replicated(mesh)), donate_argnums=0)
 
 
 def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1, forward_with_labels: bool = False):
-    """train_step jit-compiled once: state replicated, batch split along the data axis; donates the state."""
-    return jax.jit(
-        partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps, forward_with_labels=forward_with_labels),
-        in_shardings=(replicated(mesh), batch_sharding(mesh)),
-        out_shardings=(replicated(mesh), replicated(mesh)),
-        donate_argnums=0,
-    )
+    """The segmentation train_step with its loss, compiled by `compile_step`."""
+    return compile_step(partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps,
+                                forward_with_labels=forward_with_labels), mesh)

@@ -5,9 +5,9 @@ torchvision.ops; anchors, the box coder, proposals, target sampling and post-pro
 py-faster-rcnn / torchvision's Faster R-CNN with seed 002's numbers.
 """
 
-from jaxseg.models.detection.anchors import anchor_grid, base_anchors, feature_size
+from jaxseg.models.detection.anchors import anchor_grid, base_anchors, feature_anchors, feature_size
 from jaxseg.models.detection.backbones import STRIDE, VGG16, ResNetFPN
-from jaxseg.models.detection.boxes import box_area, box_iou, clip_boxes, decode, encode
+from jaxseg.models.detection.boxes import HEAD_WEIGHTS, RPN_WEIGHTS, box_area, box_iou, clip_boxes, decode, encode
 from jaxseg.models.detection.faster_rcnn import BACKBONES, FasterRCNN, RPNHead
 from jaxseg.models.detection.nms import batched_nms, nms
 from jaxseg.models.detection.postprocess import Detections, detect
@@ -16,7 +16,7 @@ from jaxseg.models.detection.roi_align import roi_align
 from jaxseg.models.detection.targets import AnchorTargets, RoiTargets, anchor_targets, roi_targets
 
 __all__ = [
-    "BACKBONES", "STRIDE", "VGG16", "AnchorTargets", "Detections", "FasterRCNN", "Proposals", "ResNetFPN",
+    "BACKBONES", "HEAD_WEIGHTS", "RPN_WEIGHTS", "STRIDE", "VGG16", "AnchorTargets", "Detections", "FasterRCNN", "Proposals", "ResNetFPN",
     "RPNHead", "RoiTargets", "anchor_grid", "anchor_targets", "base_anchors", "batched_nms", "box_area", "box_iou",
-    "clip_boxes", "decode", "detect", "encode", "feature_size", "nms", "propose", "roi_align", "roi_targets",
+    "clip_boxes", "decode", "detect", "encode", "feature_anchors", "feature_size", "nms", "propose", "roi_align", "roi_targets",
 ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax.numpy as jnp
 import numpy as np
+
+from jaxseg.models.detection.backbones import STRIDE
 
 
 def feature_size(image_size: int, stride: int) -> int:
@@ -38,3 +41,8 @@ def anchor_grid(map_size: tuple[int, int], stride: int, scales: Sequence[float],
     cy, cx = np.meshgrid(ys, xs, indexing="ij")
     centres = np.stack([cx, cy, cx, cy], axis=-1)[:, :, None, :]
     return (centres + base_anchors(scales, ratios)[None, None]).reshape(-1, 4).astype(np.float32)
+
+
+def feature_anchors(features: jnp.ndarray, scales: Sequence[float], ratios: Sequence[float]) -> jnp.ndarray:
+    """The anchors (H * W * A, 4) of a feature map (N, H, W, C) of stride STRIDE, as a JAX constant."""
+    return jnp.asarray(anchor_grid(features.shape[1:3], STRIDE, scales, ratios))

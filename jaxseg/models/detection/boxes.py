@@ -14,6 +14,10 @@ import jax.numpy as jnp
 
 # Exponents above this would overflow float32 in `decode` (torchvision's bound: log(1000 / 16)).
 MAX_LOG_SCALE = math.log(1000.0 / 16)
+# The coder's weights of the RPN and of the box head: py-faster-rcnn's target normalisation
+# (std 0.1, 0.1, 0.2, 0.2) for the head.
+RPN_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
+HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
 
 def box_area(boxes: jax.Array) -> jax.Array:

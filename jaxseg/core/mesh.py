@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxseg.config import ConfigError
+from jaxseg.config.errors import ConfigError
 
 DATA_AXIS, SPACE_AXIS = "data", "space"
 
@@ -55,6 +55,24 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(DATA_AXIS, SPACE_AXIS))
 
 
+def sample_sharding(mesh: Mesh) -> NamedSharding:
+    """Batch axis split over "data", every other axis whole: inference batches (windows, slices)
+    whose spatial sizes need not divide over the space axis."""
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+
+
+def local_mesh() -> Mesh:
+    """A data-axis mesh over this process's devices: inference that each process runs on its own cases."""
+    return Mesh(np.asarray(jax.local_devices()).reshape(-1, 1), (DATA_AXIS, SPACE_AXIS))
+
+
+def replicated_on(tree, mesh: Mesh):
+    """A tree of arrays replicated on some mesh (each process holds whole copies), replicated on `mesh` instead."""
+    if all(x.sharding.mesh == mesh for x in jax.tree.leaves(tree) if hasattr(x.sharding, "mesh")):
+        return tree
+    return jax.tree.map(lambda x: jax.device_put(x.addressable_data(0), replicated(mesh)), tree)
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec())
 
@@ -62,6 +80,19 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def data_parallel_size(mesh: Mesh) -> int:
     """How many ways the batch axis is split."""
     return mesh.shape[DATA_AXIS]
+
+
+def local_batch_size(config: ml_collections.ConfigDict, mesh: Mesh, sample_shape: tuple[int, ...] = ()) -> int:
+    """This process's share of the global batch; ConfigError when the batch or sample does not split over the mesh."""
+    batch, accum = config.data.batch_size, config.train.grad_accum_steps
+    data, space = data_parallel_size(mesh), mesh.shape[SPACE_AXIS]
+    if (batch // accum) % data:
+        raise ConfigError(f"config key 'data.batch_size' = {batch} split into 'train.grad_accum_steps' = {accum} "
+                          f"microbatches is not divisible by the {data} devices of the mesh's data axis")
+    if sample_shape and sample_shape[0] % space:
+        raise ConfigError(f"samples of shape {sample_shape} do not split into 'mesh.spatial' = {space} slabs "
+                          "along their first axis")
+    return batch // jax.process_count()
 
 
 def global_batch(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:

@@ -1,5 +1,5 @@
-"""A trained slice-propagation model (seed 004) as a `MaskStepFn`, and its validation: one-shot
-propagation of each organ from its middle slice through whole held-out volumes."""
+"""A trained slice-propagation model (seed 004) as a `MaskStepFn`, the organs a case propagates,
+and the one-shot Dice of propagating an organ from its middle slice alone."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ from jaxseg.data.cases import LoadedCase
 from jaxseg.data.slices import padded_size, plane_stack
 from jaxseg.inference.propagation import MaskStepFn, correction_slices, propagate
 from jaxseg.metrics import dice_score
-from jaxseg.models import downsampling_factor, model_head
-from jaxseg.train.state import TrainState, model_variables
+from jaxseg.core.state import TrainState, model_variables
 
 log = logging.getLogger(__name__)
 
@@ -81,19 +80,3 @@ def one_shot_dice(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray, st
     """Volume Dice of the mask propagated from the reference of the organ's middle slice alone."""
     start, _ = correction_slices(truth, None)
     return dice_score(propagate(step_fn, images, start, {start: truth[start]}, stop_after_empty) > 0, truth)
-
-
-def validate_propagation(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict) -> float:
-    """Mean one-shot Dice over the (case, organ) pairs of the validation cases (propagation.classes)."""
-    pad_multiple = downsampling_factor(config.model)
-    scores = []
-    for case in cases:
-        step_fn = model_mask_step(state, pad_multiple, case.pad_value[0], model_head(config.model))
-        for value in propagation_classes(config, np.unique(case.label.array)):
-            images, truth = organ_slices(case, config.data.plane, value)
-            scores.append(one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty))
-    if not scores:
-        raise ValueError(f"no validation case holds any organ to propagate (config keys 'propagation.classes' = "
-                         f"{tuple(config.propagation.classes)}, 'sampling.pair_classes' = "
-                         f"{tuple(config.sampling.pair_classes)}; cases {[c.case_id for c in cases]})")
-    return float(np.mean(scores))

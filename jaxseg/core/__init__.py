@@ -1,0 +1,1 @@
+"""What training and inference share: the device mesh with its shardings, and the model state."""

@@ -1,0 +1,111 @@
+"""The detection task: seed 002's Faster R-CNN on 2D images with box CSVs, validated by AP@0.5
+and evaluated by AP@0.5 and RSNA mAP per class."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxseg.config import ConfigError
+from jaxseg.config.checks import check_detection
+from jaxseg.core.mesh import local_batch_size
+from jaxseg.core.state import TrainState
+from jaxseg.data.detection import detection_splits, read_detection_index, training_batches
+from jaxseg.inference.detection import compile_detection_predict_step, detect_images, score_detections
+from jaxseg.io.atomic import write_text_atomic
+from jaxseg.tasks.base import Restored, Training
+from jaxseg.tasks.registry import register_task
+from jaxseg.train.detection_state import build_detection_state
+from jaxseg.train.detection_step import detection_train_step
+from jaxseg.train.step import compile_step
+
+METRIC = "val_ap50"  # mean AP@0.5 over classes on the validation images
+
+
+class DetectionTask:
+    """Faster R-CNN boxes. Its data are 2D images and a box CSV (`jaxseg.data.detection`)."""
+
+    inference_keys = ("inference.", "detection.score_threshold", "detection.nms_iou", "detection.max_detections",
+                      "detection.rpn_")
+
+    def check_config(self, config: ml_collections.ConfigDict) -> None:
+        check_detection(config)
+        if config.mesh.spatial != 1 or config.adversarial.enabled or config.train.grad_accum_steps != 1:
+            raise ConfigError("config keys 'mesh.spatial' (> 1), 'adversarial.enabled' and 'train.grad_accum_steps' "
+                              "(> 1) apply to segmentation, not to task = detection")
+        if config.augment.device:
+            raise ConfigError("config key 'augment.device' = True applies to segmentation, not to task = detection: "
+                              "set it to False")
+
+    def best_metric(self, config: ml_collections.ConfigDict) -> str:
+        return METRIC
+
+    def splits(self, config: ml_collections.ConfigDict, workdir: Path) -> tuple[Path, dict]:
+        return Path(config.data.root), detection_splits(config, read_detection_index(config))
+
+    def build_state(self, config: ml_collections.ConfigDict, mesh: Mesh,
+                    sample_shape: tuple[int, ...] | None = None) -> TrainState:
+        return build_detection_state(config, mesh)
+
+    def training(self, config: ml_collections.ConfigDict, workdir: Path, mesh: Mesh, say: Callable[[str], None],
+                 validation: bool = True) -> Training:
+        splits = detection_splits(config, read_detection_index(config))
+        say(f"{len(splits['train'])} training images, {len(splits['val'])} validation images")
+        batches = training_batches(config, splits["train"], local_batch_size(config, mesh), jax.process_index(),
+                                   jax.process_count())
+        step = compile_step(partial(detection_train_step, d=config.detection), mesh)
+        validate = None
+        if validation and splits["val"]:
+            predict, images = compile_detection_predict_step(config.detection, mesh), splits["val"]
+
+            def validate(state: TrainState) -> dict[str, float]:
+                found = detect_images(predict, state, images, config, mesh)
+                return {METRIC: score_detections(images, found, config.detection.classes)["mean_AP50"]}
+
+        return Training(self.build_state(config, mesh), batches, step, validate, len(splits["train"]), mesh)
+
+    def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
+                 progress: bool) -> dict:
+        """Detect every image of `split` and write OUT/summary.json: the checkpoint, split, image
+        count, AP@0.5 and RSNA mAP per class and their means, and per_image (boxes in file pixels,
+        scores, labels)."""
+        if len(runs) > 1:
+            raise ValueError("detection runs are evaluated one at a time (no fusion)")
+        if data is not None:
+            raise ValueError("--data is for segmentation runs: a detection run is evaluated on its own dataset")
+        config, state, mesh = runs[0].config, runs[0].state, runs[0].mesh
+        images = detection_splits(config, read_detection_index(config))[split]
+        if not images:
+            raise ValueError(f"split '{split}' of {config.data.root} has no images")
+        found = detect_images(compile_detection_predict_step(config.detection, mesh), state, images, config, mesh)
+        scores = score_detections(images, found, config.detection.classes)
+        per_image = [{"image": image.case_id, "boxes": np.round(boxes, 2).tolist(), "scores": np.round(s, 4).tolist(),
+                      "labels": [config.detection.classes[i - 1] for i in labels]}
+                     for image, (boxes, s, labels) in zip(images, found)]
+        summary = {"task": "detection", "checkpoint": str(runs[0].checkpoint), "split": split,
+                   "images": len(images), **scores, "per_image": per_image}
+        if jax.process_index() == 0:
+            write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+        return summary
+
+    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
+        raise ValueError(f"{run.checkpoint} holds a detection model: `jaxseg predict` writes label maps; evaluate "
+                         "detections with `jaxseg evaluate`")
+
+    def format_report(self, summary: dict) -> str:
+        """A short table: AP@0.5 and RSNA mAP per class, then the means."""
+        lines = ["| class | AP@0.5 | RSNA mAP |", "|---|---|---|"]
+        lines += [f"| {name} | {summary['AP50'][name]:.4f} | {summary['rsna_mAP'][name]:.4f} |"
+                  for name in summary["AP50"]]
+        lines.append(f"| mean | {summary['mean_AP50']:.4f} | {summary['mean_rsna_mAP']:.4f} |")
+        return "\n".join(lines)
+
+
+register_task("detection", DetectionTask())

@@ -1,0 +1,96 @@
+"""The propagation task (seed 004): a 2-class network on [image slice, prior mask of a
+neighbouring slice] pairs, validated and evaluated by propagating each organ from one annotated
+slice through whole volumes (`jaxseg.inference.propagation`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import ml_collections
+import numpy as np
+
+from jaxseg.config import ConfigError
+from jaxseg.config.checks import check_segmentation_model
+from jaxseg.core.state import TrainState
+from jaxseg.data.cases import LoadedCase
+from jaxseg.data.datasets import read_index
+from jaxseg.evaluate import evaluate_label_maps
+from jaxseg.evaluate_propagation import PropagationEvaluation
+from jaxseg.inference.propagation_model import model_mask_step, one_shot_dice, organ_slices, propagation_classes
+from jaxseg.models import downsampling_factor, model_head
+from jaxseg.tasks.base import Restored
+from jaxseg.tasks.registry import register_task
+from jaxseg.tasks.segmentation import SegmentationTask
+from jaxseg.train.distributed import per_case_over_processes
+
+
+class PropagationTask(SegmentationTask):
+    """Segmentation's data pipeline (the pairs sampler), state and train step; its own validation
+    (mean one-shot Dice), evaluation (simulated-correction curves) and prediction (`jaxseg propagate`)."""
+
+    inference_keys = ("inference.", "evaluate.", "propagation.")
+    same_classes = False  # One object at a time: the model has 2 classes whatever the dataset's.
+
+    def check_config(self, config: ml_collections.ConfigDict) -> None:
+        if config.data.sampler != "pairs":
+            raise ConfigError(f"config key 'data.sampler' = {config.data.sampler!r} must be 'pairs' for task = "
+                              "'propagation': the model learns from [slice, neighbouring mask] pairs")
+        if config.model.num_classes != 2:
+            raise ConfigError(f"config key 'model.num_classes' = {config.model.num_classes} must be 2 for task = "
+                              "'propagation': each sample segments one object")
+        if config.train.best_metric != "dice":
+            raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
+                              "task = 'propagation': propagation is validated by one-shot Dice")
+        if config.augment.device:
+            raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers "
+                              "of segmentation, not to task = 'propagation': set it to False")
+        if config.inference.threshold != 0.5:
+            raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: "
+                              "propagation thresholds at 0.5")
+        check_segmentation_model(config)
+
+    def validator(self, config: ml_collections.ConfigDict,
+                  cases: list[LoadedCase]) -> Callable[[TrainState], dict[str, float]]:
+        """state -> {"val_dice"}: the mean one-shot Dice over the (case, organ) pairs of the cases
+        (`propagation_classes`); each process propagates its share of the cases."""
+        organs = sorted({v for case in cases for v in propagation_classes(config, np.unique(case.label.array))})
+        if not organs:
+            raise ValueError(f"no validation case holds any organ to propagate (config keys 'propagation.classes' = "
+                             f"{tuple(config.propagation.classes)}, 'sampling.pair_classes' = "
+                             f"{tuple(config.sampling.pair_classes)}; cases {[c.case_id for c in cases]})")
+        column = {value: i for i, value in enumerate(organs)}
+
+        def validate(state: TrainState) -> dict[str, float]:
+            def scores(i: int) -> np.ndarray:  # NaN: the organ is not in this case
+                case, row = cases[i], np.full(len(organs), np.nan)
+                step_fn = model_mask_step(state, downsampling_factor(config.model), case.pad_value[0],
+                                          model_head(config.model))
+                for value in propagation_classes(config, np.unique(case.label.array)):
+                    images, truth = organ_slices(case, config.data.plane, value)
+                    row[column[value]] = one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty)
+                return row
+
+            table = per_case_over_processes(len(cases), scores, len(organs))
+            return {"val_dice": float(np.mean(table[~np.isnan(table)]))}
+
+        return validate
+
+    def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
+                 progress: bool) -> dict:
+        """`evaluate_label_maps` of the one-shot masks of the evaluated organs, with summary.json's
+        "propagation" section (simulated-correction curves per case and organ, mean curves), also
+        written as propagation.csv and propagation.png (`PropagationEvaluation`)."""
+        if len(runs) > 1:
+            raise ValueError("slice-propagation runs are evaluated one at a time: give a single run")
+        propagation = PropagationEvaluation(runs[0].config, runs[0].state, read_index(runs[0].config, workdir).labels)
+        return evaluate_label_maps(runs, workdir, split, out, data, progress, propagation.predict,
+                                   propagation.labels, same_classes=False,
+                                   extra=lambda folder: {"propagation": propagation.report(folder)})
+
+    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
+        raise ValueError(f"{run.checkpoint} holds a slice-propagation model: it needs an annotated slice, use "
+                         "`jaxseg propagate`")
+
+
+register_task("propagation", PropagationTask())
