@@ -28,6 +28,8 @@ from jaxseg.models import overlap_tile
 
 log = logging.getLogger(__name__)
 
+VOLUME_SAMPLERS = ("blocks", "volumes")  # 3D samples (X, Y, Z); the others give 2D slices (H, W)
+
 
 @dataclasses.dataclass
 class TrainingData:

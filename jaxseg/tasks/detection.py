@@ -41,8 +41,8 @@ class DetectionTask:
             raise ConfigError("config keys 'mesh.spatial' (> 1), 'adversarial.enabled' and 'train.grad_accum_steps' "
                               "(> 1) apply to segmentation, not to task = detection")
         if config.augment.device:
-            raise ConfigError("config key 'augment.device' = True applies to segmentation, not to task = detection: "
-                              "set it to False")
+            raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers "
+                              "of segmentation, not to task = 'detection': set it to False")
 
     def best_metric(self, config: ml_collections.ConfigDict) -> str:
         return METRIC
