@@ -143,7 +143,8 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     runs = args.workdir or [args.checkpoint]
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
-    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data)
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data,
+                            prediction_format=args.format)
     if summary.get("task") == "detection":
         from jaxseg.evaluate_detection import format_detection_summary
 
@@ -161,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
     from jaxseg.predict import predict_file
 
-    print(f"wrote {predict_file(args.checkpoint, args.input, args.output, overrides)}")
+    print(f"wrote {predict_file(args.checkpoint, args.input, args.output, overrides, args.format)}")
     return 0
 
 
@@ -245,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the run's preprocessing; its layout: the run's data.source and layout.*, which "
                           "--config.data.source=... and --config.layout.KEY=... change)")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
+    evaluate.add_argument("--format", choices=("label-map", "dicom-seg"), default="label-map",
+                          help="predictions/CASE.nii.gz (default), or predictions/CASE.dcm: a DICOM SEG referencing "
+                          "the case's series (a dicom_folders dataset)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
@@ -254,7 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
     predict.add_argument("input", help="a .nii or .nii.gz volume, a DICOM series folder, or a 2D image "
                                        "(.png, .jpg, .tif, .dcm)")
-    predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images)")
+    predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images; .dcm: a "
+                                        "DICOM SEG of a DICOM series)")
+    predict.add_argument("--format", choices=("label-map", "dicom-seg", "dicom-seg-fractional"),
+                         help="default: dicom-seg (BINARY) for a DICOM series and a .dcm output, else label-map; "
+                         "dicom-seg-fractional: class probabilities (FRACTIONAL)")
     predict.set_defaults(run=_cmd_predict)
 
     propagate = sub.add_parser("propagate", help="segment one object through a volume from one annotated slice",

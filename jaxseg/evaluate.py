@@ -22,6 +22,7 @@ from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference import average_probabilities
 from jaxseg.inference.segment import label_map
 from jaxseg.io import Volume, prediction_suffix, write_label_map
+from jaxseg.io.dicom_seg_write import write_dicom_seg
 from jaxseg.io.atomic import atomic_path, write_text_atomic
 from jaxseg.io.paths import inside
 from jaxseg.models import model_head
@@ -122,7 +123,8 @@ def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, 
 
 
 def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
-                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None) -> dict:
+                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None,
+                  prediction_format: str = "label-map") -> dict:
     """Evaluate one run's checkpoint, or the fusion of several, on a split of the first run's dataset,
     or on every labelled case of another dataset folder `data` (any layout `data.source` reads;
     the run's preprocessing; its classes and channels must be the run's; summary "split" = "all").
@@ -138,6 +140,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     each image's geometry (predictions/<case>.png, the image's size, for 2D images). Every report
     file is written atomically (a failed write leaves the previous one), summary.json last. A split
     without cases, or none readable, raises ValueError before anything is written.
+    prediction_format "dicom-seg" writes predictions/<case>.dcm instead: a DICOM SEG referencing the
+    case's series (`write_dicom_seg`; a dataset of DICOM series, data.source = dicom_folders).
 
     A slice-propagation run (data.sampler = pairs) is evaluated by `PropagationEvaluation`: its
     predictions are the one-shot masks of the evaluated organs, its metrics cover those organs,
@@ -146,6 +150,8 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     """
     from jaxseg.evaluate_detection import evaluate_detection_run, is_detection_run
 
+    if prediction_format not in ("label-map", "dicom-seg"):
+        raise ValueError(f"prediction format {prediction_format!r}: choose label-map or dicom-seg")
     if is_detection_run(checkpoint_location(runs[0])[0]):
         if len(runs) > 1:
             raise ValueError("detection runs are evaluated one at a time (no fusion)")
@@ -158,6 +164,9 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
     out = Path(out) if out else workdir / "eval"
     index, evaluated, split = dataset_cases(first_config, workdir, split, data)
+    if prediction_format == "dicom-seg" and first_config.data.source != "dicom_folders":
+        raise ValueError(f"DICOM SEG predictions reference a DICOM series: the dataset {index.root} is "
+                         f"data.source = {first_config.data.source}, not dicom_folders")
     failed: list[dict] = []
     loaded = load_cases(evaluated, first_config, index, failed, f"'{split}' cases")
     per_case, cases = [], {}
@@ -175,13 +184,17 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
             failed.append({"case_id": case.case_id, "file": case.image.source,
                            "reason": f"prediction failed ({type(err).__name__}: {err})"})
             continue
+        suffix = ".dcm" if prediction_format == "dicom-seg" else prediction_suffix(case.image.source)
+        written = inside(out / "predictions", f"{case.case_id}{suffix}", case.image.source, "case id")
+        if prediction_format == "dicom-seg":
+            written = write_dicom_seg(Volume(prediction, case.image.affine), case.image.source, written, labels,
+                                      restored[0][2])
+        else:
+            written = write_label_map(Volume(prediction, case.image.affine), written, case.image.source, labels)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
-            "prediction_file": str(write_label_map(
-                Volume(prediction, case.image.affine),
-                inside(out / "predictions", f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
-                       "case id"), case.image.source, labels)),
+            "prediction_file": str(written),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
             "distance_unit": case.spacing_unit,
         })

@@ -19,6 +19,7 @@ from jaxseg.io import (
     read_planar_image,
     write_label_map,
 )
+from jaxseg.io.dicom_seg_write import write_dicom_seg
 from jaxseg.io.image2d import MASK_WRITE_SUFFIXES
 from jaxseg.io.nifti import is_nifti
 from jaxseg.train.validation import segment_case
@@ -52,8 +53,25 @@ def write_prediction(labels: Volume, source: Volume, input_path: str | Path, out
     return write_label_map(labels.reoriented_like(source.affine, source.shape, str(input_path)), output_path)
 
 
+# --format: a label map in the input's format (NIfTI, PNG/TIFF), or a DICOM SEG (BINARY, or FRACTIONAL probabilities).
+OUTPUT_FORMATS = ("label-map", "dicom-seg", "dicom-seg-fractional")
+
+
+def output_format(input_path: str | Path, output_path: str | Path, fmt: str | None = None) -> str:
+    """The output format `fmt` asks for, checked against the input, or by default the one the output's
+    ending names: a .dcm output of a DICOM series folder is a DICOM SEG, anything else a label map."""
+    is_series, is_dcm = Path(input_path).is_dir(), str(output_path).lower().endswith(".dcm")
+    fmt = fmt or ("dicom-seg" if is_series and is_dcm else "label-map")
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"output format {fmt!r}: choose one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt != "label-map" and not (is_series and is_dcm):
+        raise ValueError(f"{output_path}: a DICOM SEG is written for a DICOM series folder, to a .dcm file "
+                         f"(input {input_path})")
+    return fmt
+
+
 def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: str | Path,
-                 overrides: Sequence[str] = ()) -> Path:
+                 overrides: Sequence[str] = (), fmt: str | None = None) -> Path:
     """Segment an image with a checkpoint (run folder: its best; or a checkpoints/step folder) and
     write the label map in the input's geometry.
 
@@ -62,11 +80,14 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     TIFF or a single DICOM image such as a radiograph (PNG or TIFF output of the input's size).
     A 2D image becomes the channels the model was trained on (`layout.colour`). `overrides`
     change `inference.*` keys (mirroring, windows, post-processing) of the saved config.
+    fmt (`output_format`): "dicom-seg" (the default for a series folder and a .dcm output) or
+    "dicom-seg-fractional" write a DICOM SEG referencing the series (`write_dicom_seg`).
     """
+    fmt = output_format(input_path, output_path, fmt)
     expected = MASK_WRITE_SUFFIXES if is_planar_input(input_path) else (".nii", ".nii.gz")
-    if not str(output_path).lower().endswith(expected):
+    if fmt == "label-map" and not str(output_path).lower().endswith(expected):
         raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
-    config, state, _, mesh = restore_for_inference(checkpoint, overrides)
+    config, state, step, mesh = restore_for_inference(checkpoint, overrides)
     if config.data.sampler == "pairs":
         raise ValueError(f"{checkpoint} holds a slice-propagation model (data.sampler = pairs): it needs an "
                          "annotated slice, use `jaxseg propagate`")
@@ -75,6 +96,9 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     if channels != config.model.in_channels:
         raise ReadError(input_path, f"has {channels} channel(s), the model takes {config.model.in_channels}")
     image, pad_value = prepare_image(source, config)
-    labels, _ = segment_case(state, image, config, mesh, pad_value)
-    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path,
-                            class_labels(tuple(config.layout.class_names), config.model.num_classes))
+    labels, probabilities = segment_case(state, image, config, mesh, pad_value)
+    names = class_labels(tuple(config.layout.class_names), config.model.num_classes)
+    if fmt != "label-map":
+        return write_dicom_seg(Volume(labels, image.affine, str(input_path)), input_path, output_path, names, step,
+                               probabilities if fmt == "dicom-seg-fractional" else None)
+    return write_prediction(Volume(labels, image.affine, str(input_path)), source, input_path, output_path, names)
