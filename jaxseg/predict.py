@@ -58,8 +58,9 @@ OUTPUT_FORMATS = ("label-map", "dicom-seg", "dicom-seg-fractional")
 
 
 def output_format(input_path: str | Path, output_path: str | Path, fmt: str | None = None) -> str:
-    """The output format `fmt` asks for, checked against the input, or by default the one the output's
-    ending names: a .dcm output of a DICOM series folder is a DICOM SEG, anything else a label map."""
+    """The output format `fmt` asks for, checked against the input and the output's ending; by default
+    the one the ending names: a .dcm output of a DICOM series folder is a DICOM SEG, else a label map
+    (.nii/.nii.gz for volumes, .png/.tif for 2D images). ValueError for a mismatch."""
     is_series, is_dcm = Path(input_path).is_dir(), str(output_path).lower().endswith(".dcm")
     fmt = fmt or ("dicom-seg" if is_series and is_dcm else "label-map")
     if fmt not in OUTPUT_FORMATS:
@@ -67,6 +68,9 @@ def output_format(input_path: str | Path, output_path: str | Path, fmt: str | No
     if fmt != "label-map" and not (is_series and is_dcm):
         raise ValueError(f"{output_path}: a DICOM SEG is written for a DICOM series folder, to a .dcm file "
                          f"(input {input_path})")
+    expected = MASK_WRITE_SUFFIXES if is_planar_input(input_path) else (".nii", ".nii.gz")
+    if fmt == "label-map" and not str(output_path).lower().endswith(expected):
+        raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
     return fmt
 
 
@@ -84,9 +88,6 @@ def predict_file(checkpoint: str | Path, input_path: str | Path, output_path: st
     "dicom-seg-fractional" write a DICOM SEG referencing the series (`write_dicom_seg`).
     """
     fmt = output_format(input_path, output_path, fmt)
-    expected = MASK_WRITE_SUFFIXES if is_planar_input(input_path) else (".nii", ".nii.gz")
-    if fmt == "label-map" and not str(output_path).lower().endswith(expected):
-        raise ValueError(f"{output_path}: the output for {input_path} must end in {' or '.join(expected)}")
     config, state, step, mesh = restore_for_inference(checkpoint, overrides)
     if config.data.sampler == "pairs":
         raise ValueError(f"{checkpoint} holds a slice-propagation model (data.sampler = pairs): it needs an "
