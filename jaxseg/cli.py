@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
                              description="Segment a NIfTI volume or a DICOM series folder and write the label map "
                              "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP; or "
-                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size. A DICOM "
-                             "series with a .dcm output gives a DICOM SEG that references the series.")
+                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size. "
+                             "A DICOM series with a .dcm output gives a DICOM SEG that references the series.")
     model = predict.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="run folder (its best checkpoint) or a step folder")
     model.add_argument("--model", help="a MODEL.jaxseg file written by `jaxseg export` (no config, no training code)")

@@ -141,7 +141,8 @@ def load_model(path: str | os.PathLike) -> ExportedModel:
         with zipfile.ZipFile(path) as archive:
             missing = [m for m in MEMBERS if m not in archive.namelist()]
             if missing:
-                raise ReadError(path, f"not a jaxseg model: it lacks {', '.join(missing)} (write one with jaxseg export)")
+                raise ReadError(path, f"not a jaxseg model: it lacks {', '.join(missing)} "
+                                      "(write one with jaxseg export)")
             metadata = json.loads(archive.read("metadata.json"))
             blob, packed = archive.read("predict.stablehlo"), archive.read("variables.msgpack")
     except zipfile.BadZipFile as err:

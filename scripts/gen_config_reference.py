@@ -112,7 +112,8 @@ def render() -> str:
            "None: the key is not set here (model keys: the preset's value). How configs work: "
            "[training.md](training.md#configs).", ""]
     for section in [None, *sections]:
-        keys = top if section is None else [k.split(".", 1)[1] for k in by_order(f"{section}.{k}" for k in config[section])]
+        keys = top if section is None else [
+            dotted.split(".", 1)[1] for dotted in by_order(f"{section}.{k}" for k in config[section])]
         owner = config if section is None else config[section]
         title = "Top-level keys" if section is None else f"`{section}`"
         out += [f"## {title}", ""]

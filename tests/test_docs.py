@@ -38,8 +38,9 @@ def test_the_reference_reads_help_text_types_defaults_and_choices_from_the_schem
             "else z-score) \\| ct \\| zscore \\| none. |") in page
     assert "| `model.depth` | int | unset |  |  |" in page
     # A comment ending in a comma continues on the next line; comments above a key belong to it.
-    assert ("| `propagation.correction_fractions` | tuple | `(0.5, 0.25, 0.2, 0.1)` |  | Simulated-correction steps "
-            "after one-shot, each a fraction of the organ's extent along data.plane (seed 004's figures: 0.1). |") in page
+    assert ("| `propagation.correction_fractions` | tuple | `(0.5, 0.25, 0.2, 0.1)` |  | Simulated-correction "
+            "steps after one-shot, each a fraction of the organ's extent along data.plane (seed 004's figures: "
+            "0.1). |") in page
     assert ("| `sampling.tile_size` | int | `0` |  | Valid-padding U-Nets (model.padding = valid): the square input "
             "tile") in page
     # "a | b" that does not list the default is prose, not a choice.

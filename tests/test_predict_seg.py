@@ -23,7 +23,8 @@ def test_predict_writes_a_seg_equal_to_the_nifti_prediction(tiny_run, phantom_ro
     seg = read_dicom_seg(tmp_path / "p.dcm", series)
     np.testing.assert_array_equal(seg.labels.array, nifti.array)
     assert (nifti.array > 0).sum() > 0  # segments with frames, not an empty SEG
-    assert seg.segments == {c: f"class_{c}" for c in (1, 2, 3, 4)}  # the demo config names no classes (layout.class_names)
+    # The demo config names no classes (layout.class_names): generic names.
+    assert seg.segments == {c: f"class_{c}" for c in (1, 2, 3, 4)}
     algorithm = pydicom.dcmread(tmp_path / "p.dcm").SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0]
     assert str(algorithm.AlgorithmParameters) == "checkpoint_step=2"
     assert main(["predict", "--checkpoint", str(tiny_run), "--format", "dicom-seg-fractional", str(series),

@@ -61,7 +61,8 @@ def reduced_header(ds: Dataset, file: Path) -> Dataset:
     meta = getattr(ds, "file_meta", Dataset())
     reduced.SOPClassUID = ds.get("SOPClassUID") or meta.get("MediaStorageSOPClassUID", "")
     reduced.SOPInstanceUID = ds.get("SOPInstanceUID") or meta.get("MediaStorageSOPInstanceUID", "")
-    blank = [k for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID") if not reduced.get(k)]
+    blank = [key for key in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+             if not reduced.get(key)]
     if blank:
         raise ReadError(file, f"blank {', '.join(blank)} (an anonymised copy?): a DICOM SEG cannot reference it")
     for keyword in PATIENT_STUDY:
@@ -97,8 +98,8 @@ def _source_frames(series: Path) -> tuple[list[Dataset], list, Path]:
                               functional_group(ds, i, "PixelMeasuresSequence"))
                   for i in range(frame_count(ds, file))]
         return [reduced_header(ds, file)], planes, file
-    return ([reduced_header(ds, file) for file, ds in members], [frame_plane(ds, file, file.name) for file, ds in members],
-            members[0][0])
+    headers = [reduced_header(ds, file) for file, ds in members]
+    return headers, [frame_plane(ds, file, file.name) for file, ds in members], members[0][0]
 
 
 def _frames(values: np.ndarray, grid: Volume, planes: list, path: Path) -> np.ndarray:
