@@ -140,7 +140,8 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
     runs = args.workdir or [args.checkpoint]
     if args.checkpoint and args.workdir:
         raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
-    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data)
+    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data,
+                            prediction_format=args.format)
     print(get_task(summary["task"]).format_report(summary))
     print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
     if summary.get("n_failed"):  # The means cover fewer cases than the split holds.
@@ -151,11 +152,25 @@ def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.model:
+        if overrides:
+            raise ConfigError("an exported model's settings are fixed: give --config overrides to `jaxseg export`")
+        from jaxseg.export import predict_with_model
+
+        print(f"wrote {predict_with_model(args.model, args.input, args.output, args.format)}")
+        return 0
     from jaxseg.tasks import get_task
     from jaxseg.train.restore import restore
 
     run = restore(args.checkpoint, overrides=overrides)
-    print(f"wrote {get_task(run.config.task).predict(run, Path(args.input), Path(args.output))}")
+    print(f"wrote {get_task(run.config.task).predict(run, Path(args.input), Path(args.output), args.format)}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.export import export_model
+
+    print(f"wrote {export_model(args.checkpoint, args.out, overrides)}")
     return 0
 
 
@@ -239,17 +254,36 @@ def build_parser() -> argparse.ArgumentParser:
                           "(the run's preprocessing; its layout: the run's data.source and layout.*, which "
                           "--config.data.source=... and --config.layout.KEY=... change)")
     evaluate.add_argument("--out", help="report folder (default: WORKDIR/eval)")
+    evaluate.add_argument("--format", choices=("label-map", "dicom-seg"), default="label-map",
+                          help="predictions/CASE.nii.gz (default), or predictions/CASE.dcm: a DICOM SEG referencing "
+                          "the case's series (a dicom_folders dataset)")
     evaluate.set_defaults(run=_cmd_evaluate)
 
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
                              description="Segment a NIfTI volume or a DICOM series folder and write the label map "
                              "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP; or "
-                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size.")
-    predict.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
+                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size. "
+                             "A DICOM series with a .dcm output gives a DICOM SEG that references the series.")
+    model = predict.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="run folder (its best checkpoint) or a step folder")
+    model.add_argument("--model", help="a MODEL.jaxseg file written by `jaxseg export` (no config, no training code)")
     predict.add_argument("input", help="a .nii or .nii.gz volume, a DICOM series folder, or a 2D image "
                                        "(.png, .jpg, .tif, .dcm)")
-    predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images)")
+    predict.add_argument("output", help="label map to write (.nii.gz for volumes, .png for 2D images; .dcm: a "
+                                        "DICOM SEG of a DICOM series)")
+    predict.add_argument("--format", choices=("label-map", "dicom-seg", "dicom-seg-fractional"),
+                         help="default: dicom-seg (BINARY) for a DICOM series and a .dcm output, else label-map; "
+                         "dicom-seg-fractional: class probabilities (FRACTIONAL)")
     predict.set_defaults(run=_cmd_predict)
+
+    export = sub.add_parser("export", help="write a checkpoint's model as one self-contained inference file",
+                            description="Write MODEL.jaxseg: the predict function serialised with jax.export "
+                            "(StableHLO for CPU and CUDA, any batch size), its parameters and the preprocessing "
+                            "metadata (spacing, normalisation, classes), for `jaxseg predict --model`. "
+                            "--config.inference.KEY=VALUE overrides are fixed into it.")
+    export.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
+    export.add_argument("--out", required=True, help="model file to write, e.g. model.jaxseg")
+    export.set_defaults(run=_cmd_export)
 
     propagate = sub.add_parser("propagate", help="segment one object through a volume from one annotated slice",
                                description="Seed 004's slice propagation: a slice-propagation checkpoint (trained "
@@ -367,8 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(rest)
-    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "propagate", "prepare", "bench",
-                                          "plan", "split", "model-info"):
+    if overrides and args.command not in ("train", "demo", "evaluate", "predict", "export", "propagate", "prepare",
+                                          "bench", "plan", "split", "model-info"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -17,6 +17,7 @@ from jaxseg.data.cases import LoadedCase
 from jaxseg.data.datasets import load_cases, open_dataset, read_index
 from jaxseg.io import Volume, prediction_suffix, write_label_map
 from jaxseg.io.atomic import atomic_path, write_text_atomic
+from jaxseg.io.dicom_seg_write import write_dicom_seg
 from jaxseg.io.paths import inside
 from jaxseg.metrics import (
     average_surface_distance,
@@ -32,6 +33,8 @@ from jaxseg.tasks import Restored, get_task
 from jaxseg.train.restore import restore
 
 log = logging.getLogger(__name__)
+
+PREDICTION_FORMATS = ("label-map", "dicom-seg")  # evaluate --format: how predictions/<case> is written
 
 
 def _most_foreground_slice(label: np.ndarray, axis: int) -> int:
@@ -81,26 +84,32 @@ def dataset_cases(config: ml_collections.ConfigDict, workdir: Path, split: str, 
 
 
 def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Path | None = None,
-                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None) -> dict:
+                  progress: bool = True, overrides: Sequence[str] = (), data: str | Path | None = None,
+                  prediction_format: str = "label-map") -> dict:
     """Evaluate one run's checkpoint, or the fusion of several, with the task of the config saved
     with it (`Task.evaluate`), on a split of the first run's dataset or on every labelled case of
     another dataset folder `data` (the run's preprocessing; summary "split" = "all").
 
     runs: run folders (their best checkpoint), checkpoints folders or step folders; overrides:
-    KEY=VALUE changes of the keys the task allows after training. Writes the task's report to `out`
-    (default RUN/eval) and returns its summary (segmentation: `evaluate_label_maps`).
+    KEY=VALUE changes of the keys the task allows after training; prediction_format: "label-map",
+    or "dicom-seg" for label maps written as DICOM SEGs (`evaluate_label_maps`). Writes the task's
+    report to `out` (default RUN/eval) and returns its summary.
     """
+    if prediction_format not in PREDICTION_FORMATS:
+        raise ValueError(f"prediction format {prediction_format!r}: choose {' or '.join(PREDICTION_FORMATS)}")
     restored = [restore(run, overrides=overrides, data=data) for run in runs]
     tasks = sorted({r.config.task for r in restored})
     if len(tasks) > 1:
         raise ValueError(f"runs of different tasks ({', '.join(tasks)}) cannot be evaluated together")
     workdir = Path(runs[0]) if (Path(runs[0]) / "checkpoints").is_dir() else Path(runs[0]).parent
-    return get_task(tasks[0]).evaluate(restored, workdir, split, Path(out) if out else workdir / "eval", data, progress)
+    return get_task(tasks[0]).evaluate(restored, workdir, split, Path(out) if out else workdir / "eval", data, progress,
+                                       prediction_format)
 
 
 def evaluate_label_maps(restored: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
                         progress: bool, predict: Callable[[LoadedCase], np.ndarray], labels: dict[int, str] | None = None,
-                        same_classes: bool = True, extra: Callable[[Path], dict] | None = None) -> dict:
+                        same_classes: bool = True, extra: Callable[[Path], dict] | None = None,
+                        prediction_format: str = "label-map") -> dict:
     """The report of label-map predictions: predict(case) -> labels (I, J, K) uint8 for each case of
     the split (`dataset_cases`), measured against its reference for `labels` (default the dataset's).
 
@@ -118,6 +127,9 @@ def evaluate_label_maps(restored: Sequence[Restored], workdir: Path, split: str,
     first_config = restored[0].config
     index, evaluated, split = dataset_cases(first_config, workdir, split, data, same_classes)
     labels = labels if labels is not None else index.labels
+    if prediction_format == "dicom-seg" and first_config.data.source != "dicom_folders":
+        raise ValueError(f"DICOM SEG predictions reference a DICOM series: the dataset {index.root} is "
+                         f"data.source = {first_config.data.source}, not dicom_folders")
     failed: list[dict] = []
     loaded = load_cases(evaluated, first_config, index, failed, f"'{split}' cases")
     per_case, cases = [], {}
@@ -129,13 +141,17 @@ def evaluate_label_maps(restored: Sequence[Restored], workdir: Path, split: str,
             failed.append({"case_id": case.case_id, "file": case.image.source,
                            "reason": f"prediction failed ({type(err).__name__}: {err})"})
             continue
+        suffix = ".dcm" if prediction_format == "dicom-seg" else prediction_suffix(case.image.source)
+        written = inside(out / "predictions", f"{case.case_id}{suffix}", case.image.source, "case id")
+        if prediction_format == "dicom-seg":
+            written = write_dicom_seg(Volume(prediction, case.image.affine), case.image.source, written, labels,
+                                      restored[0].step)
+        else:
+            written = write_label_map(Volume(prediction, case.image.affine), written, case.image.source, labels)
         per_case.append({
             "case_id": case.case_id,
             "reference_file": case.label.source,
-            "prediction_file": str(write_label_map(
-                Volume(prediction, case.image.affine),
-                inside(out / "predictions", f"{case.case_id}{prediction_suffix(case.image.source)}", case.image.source,
-                       "case id"), case.image.source, labels)),
+            "prediction_file": str(written),
             "metrics": case_metrics(prediction, case.label.array, labels, case.label.spacing),
             "distance_unit": case.spacing_unit,
         })

@@ -54,3 +54,15 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> Non
         assert process.poll() is None, process.stderr.read().decode()
         assert time.monotonic() < deadline, f"{path} never appeared"
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(phantom_root, tmp_path_factory) -> Path:
+    """A run folder of configs/demo.py trained for 2 steps on the tiny phantoms (shared by the
+    prediction-output and export tests, which need a checkpoint, not a good one)."""
+    from jaxseg.train.loop import fit
+
+    run = tmp_path_factory.mktemp("tiny_run") / "run"
+    fit(load_config("demo", tiny_overrides(phantom_root, **{"train.steps": 2, "train.val_every": 2})), run,
+        progress=False)
+    return run

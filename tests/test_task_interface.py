@@ -93,7 +93,7 @@ class RegressionTask:
                         compile_step(regression_step, mesh),
                         (lambda state: {"val_neg_mse": -mse(state, *val)}) if validation else None, 1, mesh)
 
-    def evaluate(self, runs, workdir, split, out, data, progress):
+    def evaluate(self, runs, workdir, split, out, data, progress, prediction_format="label-map"):
         summary = {"task": "toy_regression", "mse": mse(runs[0].state, *pairs(20_000, 4)), "n_cases": 4,
                    "n_failed": 0, "step": runs[0].step}
         out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,7 @@ class RegressionTask:
     def format_report(self, summary):
         return f"mse {summary['mse']:.6f}"
 
-    def predict(self, run, input_path, output_path):
+    def predict(self, run, input_path, output_path, output_format=None):
         raise ValueError("the toy task predicts no files")
 
 

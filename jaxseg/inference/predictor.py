@@ -25,23 +25,48 @@ from jaxseg.io import Volume
 from jaxseg.models import downsampling_factor, model_head, overlap_tile
 
 
+def probability_function(apply_fn: Callable, activation: str = "softmax",
+                         mirror_axes: tuple[int, ...] = ()) -> Callable[[dict, jax.Array], jax.Array]:
+    """(variables, images (N, *spatial, C_in)) -> probabilities (N, *spatial, C), inference mode: a
+    softmax over classes, or a sigmoid per output (`activation` = the model's head); averaged over
+    the mirrorings of `mirror_axes` (spatial axes) when given. Pure: jit it, or export it."""
+    def probabilities(variables: dict, images: jax.Array) -> jax.Array:
+        logits = apply_fn(variables, images, train=False)
+        return jax.nn.sigmoid(logits) if activation == "sigmoid" else jax.nn.softmax(logits, axis=-1)
+
+    if not mirror_axes:
+        return probabilities
+    return lambda variables, images: mirror_averaged(lambda x: probabilities(variables, x), mirror_axes)(images)
+
+
 def predict_step(state: TrainState, images: jax.Array, activation: str = "softmax") -> jax.Array:
-    """Probabilities (N, *spatial, C) for images (N, *spatial, C_in), inference mode: a softmax over
-    classes, or a sigmoid per output (`activation` = the model's head)."""
-    logits = state.apply_fn(model_variables(state), images, train=False)
-    return jax.nn.sigmoid(logits) if activation == "sigmoid" else jax.nn.softmax(logits, axis=-1)
+    """`probability_function` of a state's model and variables, without mirroring."""
+    return probability_function(state.apply_fn, activation)(model_variables(state), images)
 
 
 def compile_probabilities(mesh: Mesh, activation: str, mirror_axes: tuple[int, ...] = ()) -> Callable:
     """(state replicated on `mesh`, images (B, *spatial, C_in)) -> probabilities (B, *spatial, C),
     jit-compiled with the images split along the data axis (B a multiple of its size) and the
-    result gathered whole; averaged over mirrorings of `mirror_axes` (spatial axes) when given."""
+    result gathered whole."""
     def probabilities(state: TrainState, images: jax.Array) -> jax.Array:
-        forward = lambda x: predict_step(state, x, activation)  # noqa: E731
-        return mirror_averaged(forward, mirror_axes)(images) if mirror_axes else forward(images)
+        return probability_function(state.apply_fn, activation, mirror_axes)(model_variables(state), images)
 
     return jax.jit(probabilities, in_shardings=(replicated(mesh), sample_sharding(mesh)),
                    out_shardings=replicated(mesh))
+
+
+def segment_volume(probabilities: Callable[[np.ndarray], np.ndarray], config: ml_collections.ConfigDict,
+                   image: Volume, pad_value: tuple[float, ...], batch_size: int, pad_multiple: int,
+                   tile: tuple[int, int, int] | None, activation: str) -> tuple[np.ndarray, np.ndarray]:
+    """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume, array (I, J, K)
+    or (I, J, K, C_in) on its own grid, with probabilities(images (batch_size, *spatial, C_in)):
+    predicted on the grid the model was trained on, then brought back; `pad_value`: the value of
+    empty space per channel (`LoadedCase.pad_value`). The rest as the config's `inference` says."""
+    axis = image.plane_axis(config.data.plane)
+    model_shape = model_grid_shape(image.array.shape[:3], image.spacing, axis, config.prepare)
+    probs = volume_probabilities(probabilities, image.array, axis, config.inference, batch_size, pad_multiple,
+                                 np.asarray(pad_value, np.float32), model_shape, tile)
+    return label_map(probs, config.inference, activation), probs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,13 +103,8 @@ class Predictor:
         return np.asarray(self.compiled(self.state, images))
 
     def segment(self, image: Volume, pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """(label map (I, J, K) uint8, probabilities (I, J, K, C)) of a normalised volume, array (I, J, K)
-        or (I, J, K, C_in) on its own grid (predicted on the grid the model was trained on, then brought
-        back); `pad_value`: the value of empty space per channel (`LoadedCase.pad_value`)."""
+        """`segment_volume` with this model: (label map (I, J, K) uint8, probabilities (I, J, K, C))."""
         config = self.config
-        axis = image.plane_axis(config.data.plane)
-        model_shape = model_grid_shape(image.array.shape[:3], image.spacing, axis, config.prepare)
-        probs = volume_probabilities(self.probabilities, image.array, axis, config.inference, self.batch_size,
-                                     downsampling_factor(config.model), np.asarray(pad_value, np.float32),
-                                     model_shape, overlap_tile(config.model, config.sampling.tile_size))
-        return label_map(probs, config.inference, model_head(config.model)), probs
+        return segment_volume(self.probabilities, config, image, pad_value, self.batch_size,
+                              downsampling_factor(config.model), overlap_tile(config.model, config.sampling.tile_size),
+                              model_head(config.model))

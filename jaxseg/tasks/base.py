@@ -94,12 +94,15 @@ class Task(Protocol):
         validation=False leaves `Training.validate` None (benchmarks)."""
 
     def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path,
-                 data: str | Path | None, progress: bool) -> dict[str, Any]:
+                 data: str | Path | None, progress: bool, prediction_format: str = "label-map") -> dict[str, Any]:
         """Predict a split (or every case of the dataset folder `data`), write the report to `out`
-        and return its summary (with n_cases, n_failed and failed_cases)."""
+        and return its summary (with "task", n_cases, n_failed and failed_cases). prediction_format:
+        how predictions are written (`jaxseg.evaluate.PREDICTION_FORMATS`); a task refuses those it
+        cannot write."""
 
     def format_report(self, summary: dict[str, Any]) -> str:
         """A short text table of an `evaluate` summary, for the terminal."""
 
-    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
-        """Predict one input file and write the result; returns the path written."""
+    def predict(self, run: Restored, input_path: Path, output_path: Path, output_format: str | None = None) -> Path:
+        """Predict one input file and write the result (`output_format`: `jaxseg.predict.OUTPUT_FORMATS`,
+        None for the one the output's name implies); returns the path written."""

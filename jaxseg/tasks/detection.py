@@ -72,7 +72,7 @@ class DetectionTask:
         return Training(self.build_state(config, mesh), batches, step, validate, len(splits["train"]), mesh)
 
     def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
-                 progress: bool) -> dict:
+                 progress: bool, prediction_format: str = "label-map") -> dict:
         """Detect every image of `split` and write OUT/summary.json: the checkpoint, split, image
         count, AP@0.5 and RSNA mAP per class and their means, and per_image (boxes in file pixels,
         scores, labels)."""
@@ -80,6 +80,8 @@ class DetectionTask:
             raise ValueError("detection runs are evaluated one at a time (no fusion)")
         if data is not None:
             raise ValueError("--data is for segmentation runs: a detection run is evaluated on its own dataset")
+        if prediction_format != "label-map":
+            raise ValueError(f"--format {prediction_format} writes label maps: a detection run reports boxes")
         config, state, mesh = runs[0].config, runs[0].state, runs[0].mesh
         images = detection_splits(config, read_detection_index(config))[split]
         if not images:
@@ -95,7 +97,7 @@ class DetectionTask:
             write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
         return summary
 
-    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
+    def predict(self, run: Restored, input_path: Path, output_path: Path, output_format: str | None = None) -> Path:
         raise ValueError(f"{run.checkpoint} holds a detection model: `jaxseg predict` writes label maps; evaluate "
                          "detections with `jaxseg evaluate`")
 

@@ -77,7 +77,7 @@ class PropagationTask(SegmentationTask):
         return validate
 
     def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
-                 progress: bool) -> dict:
+                 progress: bool, prediction_format: str = "label-map") -> dict:
         """`evaluate_label_maps` of the one-shot masks of the evaluated organs, with summary.json's
         "propagation" section (simulated-correction curves per case and organ, mean curves), also
         written as propagation.csv and propagation.png (`PropagationEvaluation`)."""
@@ -86,9 +86,10 @@ class PropagationTask(SegmentationTask):
         propagation = PropagationEvaluation(runs[0].config, runs[0].state, read_index(runs[0].config, workdir).labels)
         return evaluate_label_maps(runs, workdir, split, out, data, progress, propagation.predict,
                                    propagation.labels, same_classes=False,
-                                   extra=lambda folder: {"propagation": propagation.report(folder)})
+                                   extra=lambda folder: {"propagation": propagation.report(folder)},
+                                   prediction_format=prediction_format)
 
-    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
+    def predict(self, run: Restored, input_path: Path, output_path: Path, output_format: str | None = None) -> Path:
         raise ValueError(f"{run.checkpoint} holds a slice-propagation model: it needs an annotated slice, use "
                          "`jaxseg propagate`")
 

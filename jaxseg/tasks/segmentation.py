@@ -120,7 +120,7 @@ class SegmentationTask:
         return validate
 
     def evaluate(self, runs: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
-                 progress: bool) -> dict:
+                 progress: bool, prediction_format: str = "label-map") -> dict:
         """`evaluate_label_maps` of each case's label map; several runs (2D models trained on the
         axial, coronal and sagittal planes, seed 000) are fused by averaging their class probabilities
         before the arg-max."""
@@ -131,14 +131,16 @@ class SegmentationTask:
             config = runs[0].config
             return label_map(average_probabilities(probabilities), config.inference, model_head(config.model))
 
-        return evaluate_label_maps(runs, workdir, split, out, data, progress, fused)
+        return evaluate_label_maps(runs, workdir, split, out, data, progress, fused,
+                                   prediction_format=prediction_format)
 
     def format_report(self, summary: dict) -> str:
         return markdown_table(summary)
 
-    def predict(self, run: Restored, input_path: Path, output_path: Path) -> Path:
+    def predict(self, run: Restored, input_path: Path, output_path: Path, output_format: str | None = None) -> Path:
         return predict_file(Predictor.create(run.config, run.state, local_mesh()), input_path, output_path,
-                            class_labels(tuple(run.config.layout.class_names), run.config.model.num_classes))
+                            class_labels(tuple(run.config.layout.class_names), run.config.model.num_classes),
+                            output_format, run.step)
 
 
 register_task("segmentation", SegmentationTask())
