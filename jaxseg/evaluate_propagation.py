@@ -20,7 +20,7 @@ from jaxseg.config import ConfigError
 from jaxseg.data.cases import LoadedCase
 from jaxseg.inference import simulated_correction_curve
 from jaxseg.io.atomic import atomic_path, write_text_atomic
-from jaxseg.models import downsampling_factor, model_head
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.report import correction_curves_figure
 from jaxseg.inference.propagation_model import model_mask_step, organ_slices, propagation_classes
 from jaxseg.core.state import TrainState
@@ -40,7 +40,7 @@ class PropagationEvaluation:
         if unknown := [v for v in configured if v not in labels]:
             raise ConfigError(f"config key '{key}' names label values {unknown} that the dataset does not define "
                               f"({labels})")
-        self.config, self.state = config, state
+        self.config, self.state, self.facts = config, state, NetworkFacts.of(config)
         self.labels = {0: labels[0], **{v: labels[v] for v in propagation_classes(config, labels)}}
         self.fractions = (None, *config.propagation.correction_fractions)
         self.rows: list[dict] = []
@@ -49,8 +49,7 @@ class PropagationEvaluation:
         """One-shot label map (I, J, K) uint8 of a case's organs (where masks overlap, the organ
         listed later in the configured classes wins); records each organ's curve."""
         axis = case.image.plane_axis(self.config.data.plane)
-        step_fn = model_mask_step(self.state, downsampling_factor(self.config.model), case.pad_value[0],
-                                  model_head(self.config.model))
+        step_fn = model_mask_step(self.state, self.facts.pad_multiple, case.pad_value[0], self.facts.head)
         prediction = np.zeros(case.label.shape, np.uint8)
         stacked = np.moveaxis(prediction, axis, 0)  # A view: writing slices writes the prediction.
         for value in propagation_classes(self.config, np.unique(case.label.array)):

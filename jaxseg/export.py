@@ -36,7 +36,7 @@ from jaxseg.data.folders import class_labels
 from jaxseg.inference.predictor import probability_function, segment_volume
 from jaxseg.io import ReadError, Volume
 from jaxseg.io.atomic import atomic_path
-from jaxseg.models import downsampling_factor, model_head, overlap_tile
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.train.restore import restore
 
 FORMAT_VERSION = 1
@@ -44,31 +44,29 @@ PLATFORMS = ("cpu", "cuda")
 MEMBERS = ("predict.stablehlo", "variables.msgpack", "metadata.json")
 
 
-def _input_spec(config: ml_collections.ConfigDict, tile: tuple[int, int, int] | None) -> str:
+def _input_spec(config: ml_collections.ConfigDict, facts: NetworkFacts) -> str:
     """The `jax.export.symbolic_shape` spec of the images the predict function takes."""
-    if tile is not None:
-        spatial = [str(tile[0])] * 2
+    if facts.tile is not None:
+        spatial = [str(facts.tile[0])] * 2
     elif config.inference.mode == "sliding_window":
         spatial = [str(n) for n in config.inference.roi_size]
     else:  # whole slices, padded by `predict_by_slices` to a multiple of the downsampling factor
-        factor = downsampling_factor(config.model)
-        spatial = [f"{factor}*h", f"{factor}*w"]
+        spatial = [f"{facts.pad_multiple}*h", f"{facts.pad_multiple}*w"]
     return ", ".join(["b", *spatial, str(config.model.in_channels)])
 
 
 def export_model(checkpoint: str | Path, out: str | Path, overrides: Sequence[str] = ()) -> Path:
     """Write the checkpoint's model (run folder: its best; or a step folder) as one MODEL.jaxseg file
     (see the module docstring). `overrides`: `inference.*` keys, fixed into the file (mirroring,
-    window, post-processing). A slice-propagation model (data.sampler = pairs) is refused."""
+    window, post-processing). Other tasks' models (propagation, detection) are refused."""
     run = restore(checkpoint, overrides=overrides)
     config, state, step = run.config, run.state, run.step
     if config.task != "segmentation":
         raise ValueError(f"{checkpoint} holds a {config.task} model: export covers segmentation models")
-    tile = overlap_tile(config.model, config.sampling.tile_size)
-    spec = _input_spec(config, tile)
+    facts = NetworkFacts.of(config)
+    spec = _input_spec(config, facts)
     variables = unfreeze(jax.device_get({"params": state.params, "batch_stats": state.batch_stats}))
-    activation = model_head(config.model)
-    function = jax.jit(probability_function(state.apply_fn, activation, tuple(config.inference.mirror_axes)))
+    function = jax.jit(probability_function(state.apply_fn, facts.head, tuple(config.inference.mirror_axes)))
     images = jax.ShapeDtypeStruct(jax.export.symbolic_shape(spec), np.float32)
     exported = jax.export.export(function, platforms=PLATFORMS)(
         jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), variables), images)
@@ -78,14 +76,14 @@ def export_model(checkpoint: str | Path, out: str | Path, overrides: Sequence[st
         "jaxseg_version": jaxseg.__version__,
         "checkpoint": str(checkpoint),
         "checkpoint_step": int(step),
-        "input": {"shape": spec, "dtype": "float32", "pad_multiple": downsampling_factor(config.model),
-                  "overlap_tile": list(tile) if tile else None, "platforms": list(PLATFORMS)},
+        "input": {"shape": spec, "dtype": "float32", "pad_multiple": facts.pad_multiple,
+                  "overlap_tile": list(facts.tile) if facts.tile else None, "platforms": list(PLATFORMS)},
         "preprocessing": {"spacing_mm": list(config.prepare.spacing_mm) if config.prepare.spacing_mm else None,
                           "slice_size": list(config.prepare.slice_size) if config.prepare.slice_size else None,
                           "normalize": config.data.normalize, "plane": config.data.plane,
                           "in_channels": config.model.in_channels},
         "classes": {str(k): v for k, v in names.items()},
-        "activation": activation,
+        "activation": facts.head,
         "config": json.loads(config.to_json()),
     }
     out = Path(out)

@@ -22,7 +22,7 @@ from jaxseg.inference.propagation_model import model_mask_step
 from jaxseg.io import ReadError, Volume, check_same_grid, read_mask
 from jaxseg.io.image2d import is_image_file
 from jaxseg.io.nifti import is_nifti
-from jaxseg.models import downsampling_factor, model_head
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.predict import is_planar_input, read_input, write_prediction
 from jaxseg.train.restore import restore
 
@@ -119,7 +119,8 @@ def propagate_file(checkpoint: str | Path, input_path: str | Path, start_slice: 
             raise ValueError(f"slice {index} ({path}) is outside the {image.shape[axis]} {plane} slices of "
                              f"{input_path}")
     masks = {index: read_slice_mask(path, source, image, plane, index, label) for index, path in slices.items()}
-    step_fn = model_mask_step(state, downsampling_factor(config.model), pad_value[0], model_head(config.model))
+    facts = NetworkFacts.of(config)
+    step_fn = model_mask_step(state, facts.pad_multiple, pad_value[0], facts.head)
     stack = propagate(step_fn, plane_stack(image.array, axis), start_slice, masks, config.propagation.stop_after_empty)
     labels = np.moveaxis(stack, 0, axis) * np.uint8(1 if label is None else label)
     return write_prediction(Volume(np.ascontiguousarray(labels), image.affine), source, input_path, output_path)

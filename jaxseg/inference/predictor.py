@@ -22,7 +22,7 @@ from jaxseg.data.preprocess import model_grid_shape
 from jaxseg.inference.mirroring import mirror_averaged
 from jaxseg.inference.segment import label_map, volume_probabilities
 from jaxseg.io import Volume
-from jaxseg.models import downsampling_factor, model_head, overlap_tile
+from jaxseg.models.facts import NetworkFacts
 
 
 def probability_function(apply_fn: Callable, activation: str = "softmax",
@@ -84,15 +84,17 @@ class Predictor:
     state: TrainState
     mesh: Mesh
     batch_size: int
+    facts: NetworkFacts
     compiled: Callable = dataclasses.field(repr=False)
 
     @classmethod
     def create(cls, config: ml_collections.ConfigDict, state: TrainState, mesh: Mesh) -> Predictor:
         if any(d.process_index != jax.process_index() for d in mesh.devices.flat):
             raise ValueError("a Predictor's mesh must hold only this process's devices (jaxseg.core.mesh.local_mesh)")
-        data = data_parallel_size(mesh)
-        compiled = compile_probabilities(mesh, model_head(config.model), tuple(config.inference.mirror_axes))
-        return cls(config, replicated_on(state, mesh), mesh, -(-config.inference.batch_size // data) * data, compiled)
+        data, facts = data_parallel_size(mesh), NetworkFacts.of(config)
+        compiled = compile_probabilities(mesh, facts.head, tuple(config.inference.mirror_axes))
+        return cls(config, replicated_on(state, mesh), mesh, -(-config.inference.batch_size // data) * data, facts,
+                   compiled)
 
     def with_state(self, state: TrainState) -> Predictor:
         """The same predictor (and compilation) with other weights."""
@@ -104,7 +106,6 @@ class Predictor:
 
     def segment(self, image: Volume, pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
         """`segment_volume` with this model: (label map (I, J, K) uint8, probabilities (I, J, K, C))."""
-        config = self.config
-        return segment_volume(self.probabilities, config, image, pad_value, self.batch_size,
-                              downsampling_factor(config.model), overlap_tile(config.model, config.sampling.tile_size),
-                              model_head(config.model))
+        facts = self.facts
+        return segment_volume(self.probabilities, self.config, image, pad_value, self.batch_size, facts.pad_multiple,
+                              facts.tile, facts.head)

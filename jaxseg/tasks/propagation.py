@@ -18,7 +18,7 @@ from jaxseg.data.datasets import read_index
 from jaxseg.evaluate import evaluate_label_maps
 from jaxseg.evaluate_propagation import PropagationEvaluation
 from jaxseg.inference.propagation_model import model_mask_step, one_shot_dice, organ_slices, propagation_classes
-from jaxseg.models import downsampling_factor, model_head
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.tasks.base import Restored
 from jaxseg.tasks.registry import register_task
 from jaxseg.tasks.segmentation import SegmentationTask
@@ -60,12 +60,12 @@ class PropagationTask(SegmentationTask):
                              f"{tuple(config.propagation.classes)}, 'sampling.pair_classes' = "
                              f"{tuple(config.sampling.pair_classes)}; cases {[c.case_id for c in cases]})")
         column = {value: i for i, value in enumerate(organs)}
+        facts = NetworkFacts.of(config)
 
         def validate(state: TrainState) -> dict[str, float]:
             def scores(i: int) -> np.ndarray:  # NaN: the organ is not in this case
                 case, row = cases[i], np.full(len(organs), np.nan)
-                step_fn = model_mask_step(state, downsampling_factor(config.model), case.pad_value[0],
-                                          model_head(config.model))
+                step_fn = model_mask_step(state, facts.pad_multiple, case.pad_value[0], facts.head)
                 for value in propagation_classes(config, np.unique(case.label.array)):
                     images, truth = organ_slices(case, config.data.plane, value)
                     row[column[value]] = one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty)

@@ -26,7 +26,7 @@ from jaxseg.inference import average_probabilities
 from jaxseg.inference.predictor import Predictor
 from jaxseg.inference.segment import label_map
 from jaxseg.metrics import dice_score, iou_score, markdown_table
-from jaxseg.models import downsampling_factor, model_head
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.predict import predict_file
 from jaxseg.tasks.base import Restored, Training
 from jaxseg.tasks.registry import register_task
@@ -78,7 +78,7 @@ class SegmentationTask:
         with process_zero_first("jaxseg-prepare-dataset"):  # one process writes the phantoms and the cache
             index, splits = open_dataset(config, workdir, self.same_classes)
             say(f"preparing {len(splits['train'])} training cases of {index.root}")
-            data = training_data(config, workdir, index, splits["train"], downsampling_factor(config.model))
+            data = training_data(config, workdir, index, splits["train"], NetworkFacts.of(config).pad_multiple)
         done = data.prepared
         say(f"{len(data.cases)} training cases ready in {time.perf_counter() - tic:.1f} s ({len(done.prepared)} "
             f"prepared now, {len(done.reused)} reused, {len(done.failed)} failed; cache {done.folder})")
@@ -128,8 +128,7 @@ class SegmentationTask:
 
         def fused(case: LoadedCase) -> np.ndarray:
             probabilities = [p.segment(case.image, case.pad_value)[1] for p in predictors]
-            config = runs[0].config
-            return label_map(average_probabilities(probabilities), config.inference, model_head(config.model))
+            return label_map(average_probabilities(probabilities), runs[0].config.inference, predictors[0].facts.head)
 
         return evaluate_label_maps(runs, workdir, split, out, data, progress, fused,
                                    prediction_format=prediction_format)

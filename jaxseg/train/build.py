@@ -7,7 +7,8 @@ import ml_collections
 from jax.sharding import Mesh
 
 from jaxseg.data.pipeline import VOLUME_SAMPLERS
-from jaxseg.models import build_model, downsampling_factor, overlap_tile
+from jaxseg.models import build_model
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator
 from jaxseg.core.mesh import replicated
 from jaxseg.tasks import get_task
@@ -34,8 +35,8 @@ def build_segmentation_state(config: ml_collections.ConfigDict, mesh: Mesh,
         tx = alternating({"discriminator": make_optimizer(config.optimizer, config.train.steps), "segmenter": tx},
                          config.adversarial.alternate_every)
     if spatial_shape is None:  # 3D samplers train 3D convolutions, whose kernels have one more axis
-        tile = overlap_tile(config.model, config.sampling.tile_size)
-        spatial_shape = (tile[0] if tile else downsampling_factor(config.model),) * (
+        facts = NetworkFacts.of(config)
+        spatial_shape = (facts.tile[0] if facts.tile else facts.pad_multiple,) * (
             3 if config.data.sampler in VOLUME_SAMPLERS else 2)
     input_shape = (1, *spatial_shape, config.model.in_channels)
     state = create_train_state(model, tx, jax.random.key(config.seed), input_shape)
