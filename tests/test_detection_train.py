@@ -13,7 +13,15 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from jaxseg.cli import main
 from jaxseg.config import load_config
-from jaxseg.data.detection import read_detection_index, training_batches
+from jaxseg.data.detection import (
+    Resizing,
+    cache_pixels,
+    detection_splits,
+    make_sample,
+    pixel_cache_folder,
+    read_detection_index,
+    training_batches,
+)
 
 CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"  # Computed Radiography Image Storage
 HANNOVER = Path(__file__).resolve().parents[2] / "shared" / "data" / "cxr_lung_covid_hannover"
@@ -93,6 +101,11 @@ def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
     assert all(np.isfinite(r[k]) for r in log for k in ("loss", "rpn_cls", "rpn_box", "roi_cls", "roi_box"))
     assert [r["loss"] for r in log] == pytest.approx(GOLDEN_RSNA["losses"], rel=1e-4)
     assert log[-1]["val_ap50"] == pytest.approx(GOLDEN_RSNA["val_ap50"], abs=1e-6)
+    # The training images were decoded once into the run's prepared cache (the golden losses are unchanged).
+    config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY])
+    train = detection_splits(config, read_detection_index(config))["train"]
+    assert sorted(p.name for p in pixel_cache_folder(config, workdir).iterdir()) == sorted(
+        f"{image.case_id}.npy" for image in train)
     assert main(["evaluate", "--workdir", str(workdir), "--split", "test"]) == 0
     summary = json.loads((workdir / "eval" / "summary.json").read_text())
     assert summary["task"] == "detection" and summary["split"] == "test" and summary["images"] == 2
@@ -100,6 +113,20 @@ def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
     assert (summary["mean_AP50"], summary["mean_rsna_mAP"]) == pytest.approx(GOLDEN_RSNA["test"], abs=1e-6)
     for entry in summary["per_image"]:
         assert len(entry["boxes"]) == len(entry["scores"]) == len(entry["labels"]) <= 100
+
+
+def test_cached_pixels_give_the_same_samples_and_are_decoded_once(rsna_root, tmp_path):
+    config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY])
+    images, resizing = read_detection_index(config), Resizing.from_config(config)
+    folder = pixel_cache_folder(config, tmp_path)
+    cached = cache_pixels(images, folder)
+    for plain, mapped in zip(images, cached):
+        assert isinstance(np.load(mapped.cached, mmap_mode="r"), np.memmap)
+        for key, value in make_sample(plain, resizing, flip=True).items():
+            np.testing.assert_array_equal(make_sample(mapped, resizing, flip=True)[key], value)
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    cache_pixels(images, folder)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written  # nothing decoded again
 
 
 def test_train_step_compiles_once_for_batches_of_four(rsna_root):

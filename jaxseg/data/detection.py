@@ -2,7 +2,8 @@
 into fixed-shape batches.
 
 An index lists every image of the CSV with its boxes, (x1, y1, x2, y2) in the file's pixels;
-images without boxes (RSNA's Target 0 rows) stay in as negatives. A sample is the image scaled
+images without boxes (RSNA's Target 0 rows) stay in as negatives. Training images are decoded once
+into the prepared cache (`cache_pixels`) and memory-mapped from there. A sample is the image scaled
 so that its shorter side is `detection.min_size` and its longer at most `detection.max_size`
 (and it fits the canvas), z-scored, padded at the bottom and right to the canvas; its boxes are
 scaled alike and padded to `detection.max_boxes` with a valid mask.
@@ -11,6 +12,7 @@ scaled alike and padded to `detection.max_boxes` with a valid mask.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,9 +22,11 @@ from PIL import Image
 
 from jaxseg.config import ConfigError
 from jaxseg.data.datasets import required_root
+from jaxseg.data.prepare import cache_root
 from jaxseg.data.schedule import batch_iterator
 from jaxseg.data.splits import config_split
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
+from jaxseg.io.atomic import atomic_path
 from jaxseg.io.image2d import IMAGE_SUFFIXES
 from jaxseg.io.paths import inside
 
@@ -40,6 +44,7 @@ class DetectionImage:
     path: Path
     boxes: np.ndarray
     labels: np.ndarray
+    cached: Path | None = None  # its decoded pixels (`cache_pixels`), memory-mapped by samples
 
     @property
     def subject(self) -> str:
@@ -89,14 +94,41 @@ def detection_splits(config: ml_collections.ConfigDict, images: Sequence[Detecti
     return config_split(config, images)
 
 
-def read_pixels(image: DetectionImage, channels: int) -> np.ndarray:
-    """(H, W, channels) float32 z-scored pixels (grey replicated, colour averaged to grey first)."""
+def grey_pixels(image: DetectionImage) -> np.ndarray:
+    """(H, W) float32 z-scored pixels of the image's file (colour averaged to grey first)."""
     is_dicom = image.path.suffix.lower() in DICOM_SUFFIXES
     array = (read_dicom_image(image.path) if is_dicom else read_image(image.path)).array.astype(np.float32)
     if array.ndim == 3:
         array = array[..., :3].mean(axis=-1)
-    array = (array - array.mean()) / max(float(array.std()), 1e-6)
-    return np.repeat(array[..., None], channels, axis=-1)
+    return (array - array.mean()) / max(float(array.std()), 1e-6)
+
+
+def read_pixels(image: DetectionImage, channels: int) -> np.ndarray:
+    """(H, W, channels) float32 z-scored pixels (grey replicated): memory-mapped from the cache when
+    the image has been cached, else decoded from its file."""
+    grey = np.load(image.cached, mmap_mode="r") if image.cached is not None else grey_pixels(image)
+    return np.repeat(np.asarray(grey)[..., None], channels, axis=-1)
+
+
+def cache_pixels(images: Sequence[DetectionImage], folder: Path) -> list[DetectionImage]:
+    """Decode each image once into FOLDER/<case_id>.npy (`grey_pixels`), written atomically, and
+    return the images pointing at them, so that training memory-maps instead of decoding a DICOM
+    or PNG per sample. A cached copy older than its file is decoded again."""
+    cached = []
+    for image in images:
+        path = inside(folder, f"{image.case_id}.npy", image.path, "image id")
+        if not path.is_file() or path.stat().st_mtime < image.path.stat().st_mtime:
+            with atomic_path(path) as tmp, open(tmp, "wb") as file:
+                np.save(file, grey_pixels(image))
+        cached.append(dataclasses.replace(image, cached=path))
+    return cached
+
+
+def pixel_cache_folder(config: ml_collections.ConfigDict, workdir: Path | None) -> Path:
+    """CACHE_ROOT/detection-<digest of the dataset folder>: one cache per dataset (`data.cache_dir`,
+    else WORKDIR/prepared, as every task's prepared data)."""
+    digest = hashlib.sha256(str(Path(config.data.root).absolute()).encode()).hexdigest()[:12]
+    return cache_root(config, workdir) / f"{Path(config.data.root).name}-detection-{digest}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,13 +17,20 @@ from jaxseg.config import ConfigError
 from jaxseg.config.checks import check_detection
 from jaxseg.core.mesh import local_batch_size
 from jaxseg.core.state import TrainState
-from jaxseg.data.detection import detection_splits, read_detection_index, training_batches
+from jaxseg.data.detection import (
+    cache_pixels,
+    detection_splits,
+    pixel_cache_folder,
+    read_detection_index,
+    training_batches,
+)
 from jaxseg.inference.detection import compile_detection_predict_step, detect_images, score_detections
 from jaxseg.io.atomic import write_text_atomic
 from jaxseg.tasks.base import Restored, Training
 from jaxseg.tasks.registry import register_task
 from jaxseg.train.detection_state import build_detection_state
 from jaxseg.train.detection_step import detection_train_step
+from jaxseg.train.distributed import process_zero_first
 from jaxseg.train.step import compile_step
 
 METRIC = "val_ap50"  # mean AP@0.5 over classes on the validation images
@@ -57,8 +64,11 @@ class DetectionTask:
     def training(self, config: ml_collections.ConfigDict, workdir: Path, mesh: Mesh, say: Callable[[str], None],
                  validation: bool = True) -> Training:
         splits = detection_splits(config, read_detection_index(config))
-        say(f"{len(splits['train'])} training images, {len(splits['val'])} validation images")
-        batches = training_batches(config, splits["train"], local_batch_size(config, mesh), jax.process_index(),
+        folder = pixel_cache_folder(config, workdir)
+        with process_zero_first("jaxseg-prepare-detection"):  # one process decodes, the others find the files
+            train = cache_pixels(splits["train"], folder)
+        say(f"{len(splits['train'])} training images (decoded into {folder}), {len(splits['val'])} validation images")
+        batches = training_batches(config, train, local_batch_size(config, mesh), jax.process_index(),
                                    jax.process_count())
         step = compile_step(partial(detection_train_step, d=config.detection), mesh)
         validate = None
