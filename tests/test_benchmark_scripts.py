@@ -51,3 +51,13 @@ def test_gpu_check_dry_run_lists_its_four_steps():
     assert "plan --config configs/pig_ct_unet2d.py --budget 8GiB --shape 512,512" in lines[2]
     assert "data_pipeline.py" in lines[3]
     assert subprocess.run(["bash", str(script), "--bogus"], capture_output=True, timeout=60).returncode == 2
+
+
+def test_multiprocess_equivalence_measures_relative_differences_per_leaf_and_overall():
+    from multiprocess_equivalence import relative_differences
+
+    a = {"w": np.array([3.0, 4.0]), "b": np.array([1.0])}
+    b = {"w": np.array([3.0, 0.0]), "b": np.array([2.0])}
+    per_leaf, overall = relative_differences(a, b)
+    assert per_leaf == {"['b']": 0.5, "['w']": 4.0 / 3.0}
+    assert overall == pytest.approx(np.sqrt(17.0) / np.sqrt(13.0), rel=1e-12)

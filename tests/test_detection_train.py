@@ -3,6 +3,7 @@
 
 import functools
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -92,7 +93,8 @@ def test_rsna_index_keeps_negatives_and_pads_batches(rsna_root):
 GOLDEN_RSNA = {"losses": [1.4476851, 1.3940473], "val_ap50": 0.0, "test": (0.0, 0.0)}  # 4 steps find no box yet
 
 
-def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
+def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path, capsys):
+    rsna_root = Path(shutil.copytree(rsna_root, tmp_path / "rsna"))  # its images are damaged below
     workdir = tmp_path / "run"
     overrides = [f"--config.{o}" for o in [f"data.root={rsna_root}", *TINY]]
     assert main(["train", "--config", "pneumonia_faster_rcnn", "--workdir", str(workdir), *overrides]) == 0
@@ -113,6 +115,25 @@ def test_rsna_dicoms_train_and_evaluate_end_to_end(rsna_root, tmp_path):
     assert (summary["mean_AP50"], summary["mean_rsna_mAP"]) == pytest.approx(GOLDEN_RSNA["test"], abs=1e-6)
     for entry in summary["per_image"]:
         assert len(entry["boxes"]) == len(entry["scores"]) == len(entry["labels"]) <= 100
+    assert (summary["n_cases"], summary["n_failed"], summary["failed_cases"]) == (2, 0, [])
+
+    # An unreadable test image: the scores cover the other, the report lists it, the exit status is 1.
+    first, second = (rsna_root / "stage_2_train_images" / f"{e['image']}.dcm" for e in summary["per_image"])
+    first.write_bytes(b"not a DICOM file")
+    assert main(["evaluate", "--workdir", str(workdir), "--split", "test", "--out", str(tmp_path / "one")]) == 1
+    partial = json.loads((tmp_path / "one" / "summary.json").read_text())
+    assert (partial["images"], partial["n_cases"], partial["n_failed"]) == (2, 1, 1)
+    assert [e["image"] for e in partial["per_image"]] == [second.stem]
+    [failure] = partial["failed_cases"]
+    assert (failure["case_id"], failure["file"]) == (first.stem, str(first))
+    assert failure["reason"] == "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
+    assert f"Scores over 1 images; 1 failed and are not in them:\n- {first.stem}: {first}: " in capsys.readouterr().out
+    second.write_bytes(b"")
+    capsys.readouterr()
+    assert main(["evaluate", "--workdir", str(workdir), "--split", "test", "--out", str(tmp_path / "none")]) == 2
+    assert f"jaxseg: error: no image of split 'test' of {rsna_root} could be evaluated: {first.stem} (" in (
+        capsys.readouterr().err)
+    assert not (tmp_path / "none").exists()
 
 
 def test_cached_pixels_give_the_same_samples_and_are_decoded_once(rsna_root, tmp_path):

@@ -3,6 +3,7 @@ non-finite checkpoints, a cut metrics line, a stop at a validation step."""
 
 import hashlib
 import json
+import re
 import shutil
 import signal
 import socket
@@ -16,10 +17,12 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxseg.config import ConfigError, load_config
+from jaxseg.train.build import build_state
+from jaxseg.train.checkpoint import Checkpoints, CheckpointsDamaged, IncompatibleCheckpoint
 from jaxseg.train.restore import restore
-from jaxseg.train.checkpoint import Checkpoints, CheckpointsDamaged
 from jaxseg.train.checkpoint_info import params_digest
 from jaxseg.train.loop import fit
+from jaxseg.core.mesh import make_mesh
 from jaxseg.train.run_folder import WorkdirInUse, locked_workdir
 from tests.conftest import tiny_overrides, wait_for
 
@@ -259,3 +262,29 @@ def test_predict_falls_back_from_a_checkpoint_whose_arrays_do_not_read(run_copy,
     assert f"checkpoint {workdir / 'checkpoints'}/{best} cannot be restored" in result.stderr
     assert "Traceback" not in result.stderr and (tmp_path / "p.nii.gz").is_file()
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == sorted(["2", str(other), f"{best}.damaged"])
+
+
+def test_a_checkpoint_from_before_checksums_restores_unverified_with_a_warning(run_copy, finished_run, caplog):
+    """Steps written before checksums were stored have no checksums folder: not damage, but nothing to verify."""
+    workdir, overrides = run_copy
+    for step in (2, 4, 6):
+        shutil.rmtree(workdir / "checkpoints" / str(step) / "checksums")
+    with caplog.at_level("WARNING"):
+        restored_run = restore(workdir / "checkpoints", "latest")
+    state, step = restored_run.state, restored_run.step
+    assert step == 6
+    assert (f"checkpoint {workdir / 'checkpoints'}/6 has no checksums (written before jaxseg stored them): restored "
+            "unverified, damage to its arrays cannot be detected") in caplog.text
+    reference = restore(finished_run[0] / "checkpoints", 6).state
+    assert params_digest(state.params) == params_digest(reference.params)
+    # Without checksums the stored shapes still tell a state that does not fit from a damaged one.
+    smaller = load_config("demo", overrides + ["model.features=(8,16)"])
+    checkpoints = Checkpoints(workdir / "checkpoints")
+    with pytest.raises(IncompatibleCheckpoint, match=re.escape(
+            "checkpoints/6 does not fit this config: .params['decoder_0']['BatchNorm_0']['bias'] is float32[4] there "
+            "but float32[8] here")):
+        checkpoints.restore(6, lambda _: jax.eval_shape(lambda: build_state(smaller, make_mesh(1, 1))))
+    checkpoints.close()
+    assert (workdir / "checkpoints" / "6").is_dir()
+    assert int(fit(load_config("demo", overrides + ["train.steps=8"]), workdir, progress=False).step) == 8
+    assert not list((workdir / "checkpoints").glob("*.damaged*"))

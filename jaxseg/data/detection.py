@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -27,8 +28,11 @@ from jaxseg.data.schedule import batch_iterator
 from jaxseg.data.splits import config_split
 from jaxseg.io import read_box_csv, read_dicom_image, read_image
 from jaxseg.io.atomic import atomic_path
+from jaxseg.io.errors import ReadError
 from jaxseg.io.image2d import IMAGE_SUFFIXES
 from jaxseg.io.paths import inside
+
+log = logging.getLogger(__name__)
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # Tried in this order for CSV image ids without a suffix (RSNA's patientId -> patientId.dcm).
@@ -203,13 +207,29 @@ def training_batches(config: ml_collections.ConfigDict, images: Sequence[Detecti
         raise ConfigError(f"config key 'data.batch_size' does not fit the {len(images)} training images: {err}") from None
 
 
-def evaluation_batches(images: Sequence[DetectionImage], resizing: Resizing,
-                       batch_size: int) -> Iterator[tuple[list[DetectionImage], dict[str, np.ndarray]]]:
+def evaluation_batches(images: Sequence[DetectionImage], resizing: Resizing, batch_size: int,
+                       failed: list[dict] | None = None) -> Iterator[tuple[list[DetectionImage], dict[str, np.ndarray]]]:
     """Every image once, unflipped, in fixed-size batches: the last is filled up by repeating its
-    first image (drop the extra results: the list gives the real images of each batch)."""
-    images = list(images)
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
-        samples = [make_sample(image, resizing) for image in chunk]
+    first image (drop the extra results: the list gives the real images of each batch).
+
+    failed: when given, an image that cannot be read is left out, logged, and appended to it as
+    {"case_id", "file", "reason"}; else its ReadError propagates.
+    """
+    chunk, samples = [], []
+    for image in images:
+        try:
+            sample = make_sample(image, resizing)
+        except ReadError as err:
+            if failed is None:
+                raise
+            log.error("image %s skipped: %s", image.case_id, err)
+            failed.append({"case_id": image.case_id, "file": err.path, "reason": err.problem})
+            continue
+        chunk.append(image)
+        samples.append(sample)
+        if len(chunk) == batch_size:
+            yield chunk, {key: np.stack([s[key] for s in samples]) for key in samples[0]}
+            chunk, samples = [], []
+    if chunk:
         samples += [samples[0]] * (batch_size - len(samples))
         yield chunk, {key: np.stack([s[key] for s in samples]) for key in samples[0]}

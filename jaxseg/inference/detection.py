@@ -42,16 +42,18 @@ def compile_detection_predict_step(d: ml_collections.ConfigDict, mesh: Mesh):
 
 
 def detect_images(predict, state: TrainState, images: Sequence[DetectionImage], config: ml_collections.ConfigDict,
-                  mesh: Mesh) -> list[Prediction]:
+                  mesh: Mesh, failed: list[dict] | None = None) -> list[Prediction]:
     """Each image's detections, boxes (x1, y1, x2, y2) in the file's pixels, best first.
 
     predict: `compile_detection_predict_step(config.detection, mesh)`, made once per run (each new
     one compiles again). Images go through in batches of `inference.batch_size` rounded up to a
-    multiple of the mesh size.
+    multiple of the mesh size. failed: when given, images that cannot be read are appended to it
+    ({"case_id", "file", "reason"}) and get no entry in the result, which lists the others in order;
+    else a ReadError propagates.
     """
     batch_size = -(-config.inference.batch_size // mesh.size) * mesh.size
     results = []
-    for chunk, batch in evaluation_batches(images, Resizing.from_config(config), batch_size):
+    for chunk, batch in evaluation_batches(images, Resizing.from_config(config), batch_size, failed):
         arrays = global_batch({"image": batch["image"], "image_size": batch["image_size"]}, mesh)
         found = jax.device_get(predict(state, arrays["image"], arrays["image_size"]))
         for i in range(len(chunk)):

@@ -85,7 +85,10 @@ class DetectionTask:
                  progress: bool, prediction_format: str = "label-map") -> dict:
         """Detect every image of `split` and write OUT/summary.json: the checkpoint, split, image
         count, AP@0.5 and RSNA mAP per class and their means, and per_image (boxes in file pixels,
-        scores, labels)."""
+        scores, labels). An image that cannot be read is left out of the scores and listed in
+        failed_cases (image id, file, reason); n_cases says how many images the scores cover,
+        n_failed how many failed. A split without images, or none readable, raises ValueError
+        before anything is written."""
         if len(runs) > 1:
             raise ValueError("detection runs are evaluated one at a time (no fusion)")
         if data is not None:
@@ -96,13 +99,21 @@ class DetectionTask:
         images = detection_splits(config, read_detection_index(config))[split]
         if not images:
             raise ValueError(f"split '{split}' of {config.data.root} has no images")
-        found = detect_images(compile_detection_predict_step(config.detection, mesh), state, images, config, mesh)
-        scores = score_detections(images, found, config.detection.classes)
+        failed: list[dict] = []
+        predict = compile_detection_predict_step(config.detection, mesh)
+        found = detect_images(predict, state, images, config, mesh, failed)
+        unread = {f["case_id"] for f in failed}
+        scored = [image for image in images if image.case_id not in unread]
+        if not scored:
+            raise ValueError(f"no image of split '{split}' of {config.data.root} could be evaluated: "
+                             + "; ".join(f"{f['case_id']} ({f['file']}: {f['reason']})" for f in failed))
+        scores = score_detections(scored, found, config.detection.classes)
         per_image = [{"image": image.case_id, "boxes": np.round(boxes, 2).tolist(), "scores": np.round(s, 4).tolist(),
                       "labels": [config.detection.classes[i - 1] for i in labels]}
-                     for image, (boxes, s, labels) in zip(images, found)]
+                     for image, (boxes, s, labels) in zip(scored, found)]
         summary = {"task": "detection", "checkpoint": str(runs[0].checkpoint), "split": split,
-                   "images": len(images), **scores, "per_image": per_image}
+                   "images": len(images), **scores, "n_cases": len(scored), "n_failed": len(failed),
+                   "failed_cases": failed, "per_image": per_image}
         if jax.process_index() == 0:
             write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
         return summary
@@ -112,11 +123,14 @@ class DetectionTask:
                          "detections with `jaxseg evaluate`")
 
     def format_report(self, summary: dict) -> str:
-        """A short table: AP@0.5 and RSNA mAP per class, then the means."""
+        """A short table: AP@0.5 and RSNA mAP per class, then the means; below it the images that failed."""
         lines = ["| class | AP@0.5 | RSNA mAP |", "|---|---|---|"]
         lines += [f"| {name} | {summary['AP50'][name]:.4f} | {summary['rsna_mAP'][name]:.4f} |"
                   for name in summary["AP50"]]
         lines.append(f"| mean | {summary['mean_AP50']:.4f} | {summary['mean_rsna_mAP']:.4f} |")
+        if failed := summary["failed_cases"]:
+            lines += ["", f"Scores over {summary['n_cases']} images; {len(failed)} failed and are not in them:"]
+            lines += [f"- {f['case_id']}: {f['file']}: {f['reason']}" for f in failed]
         return "\n".join(lines)
 
 

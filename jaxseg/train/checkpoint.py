@@ -21,11 +21,12 @@ import jax
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
 from jaxseg.tasks import get_task
 from jaxseg.config import ConfigError, config_from_json
-from jaxseg.train.checksums import checksum_mismatch, state_checksums, structure_mismatch
+from jaxseg.train.checksums import checksum_mismatch, shape_records, state_checksums, structure_mismatch
 from jaxseg.train.distributed import barrier
 from jaxseg.core.state import TrainState
 
@@ -153,20 +154,35 @@ class Checkpoints:
         needs it; prediction does not). DamagedCheckpoint when the step's own files fail;
         IncompatibleCheckpoint when they are intact but do not fit `like_for`'s state.
         """
-        names = ("config", "checksums", "data_iterator") if data_iterator else ("config", "checksums")
-        items = self._json_items(step, *names)
+        # A step without a checksums folder was written before jaxseg stored checksums: not damaged,
+        # but its arrays cannot be verified. (An empty or cut checksums file is damage.)
+        verified = (self.directory / str(step) / "checksums").exists()
+        names = ("config", "checksums", "data_iterator") if verified else ("config", "data_iterator")
+        items = self._json_items(step, *(names if data_iterator else names[:-1]))
         config = config_from_json(json.dumps(items["config"]))
         like = like_for(config)
-        if problem := structure_mismatch(items["checksums"], like):
+        records = items["checksums"] if verified else shape_records(self._stored_arrays(step), like)
+        if problem := structure_mismatch(records, like):
             raise IncompatibleCheckpoint(f"checkpoint {self.directory / str(step)} does not fit this config: {problem}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
             state = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
             raise DamagedCheckpoint(step, f"{type(err).__name__}: {_first_line(err)}") from None
-        if problem := checksum_mismatch(items["checksums"], state):
+        if not verified:
+            log.warning("checkpoint %s/%d has no checksums (written before jaxseg stored them): restored "
+                        "unverified, damage to its arrays cannot be detected", self.directory, step)
+        elif problem := checksum_mismatch(records, state):
             raise DamagedCheckpoint(step, problem)
         return Restored(step, config, state, items.get("data_iterator"))
+
+    def _stored_arrays(self, step: int) -> Any:
+        """The saved state's array metadata (shapes, dtypes) as a nested dict; DamagedCheckpoint when it does not read."""
+        try:
+            return ocp.StandardCheckpointHandler().metadata(epath.Path(self.directory / str(step) / "state")).tree
+        except Exception as err:  # a missing or damaged metadata file
+            raise DamagedCheckpoint(step, f"its state metadata does not read ({type(err).__name__}: "
+                                          f"{_first_line(err)})") from None
 
     def restore_first_intact(self, steps: Sequence[int], like_for: Callable[[ml_collections.ConfigDict], TrainState],
                              data_iterator: bool = True) -> Restored | None:

@@ -54,6 +54,25 @@ def structure_mismatch(records: dict[str, dict[str, Any]], like: Any) -> str | N
     return None
 
 
+def shape_records(stored: Any, like: Any) -> dict[str, dict[str, Any]]:
+    """{leaf path: {"shape", "dtype"}} of a saved state's array metadata, keyed as `like`'s leaves are.
+
+    For checkpoints written before checksums were: their structure is checked against `like` from
+    orbax's metadata (a nested dict) instead; leaves are matched by their key names.
+    """
+    paths = {_names(p): jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(like)[0]}
+    records = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(stored)[0]:
+        records[paths.get(_names(path), jax.tree_util.keystr(path))] = {"shape": list(leaf.shape),
+                                                                          "dtype": str(np.dtype(leaf.dtype))}
+    return records
+
+
+def _names(path: tuple) -> tuple[str, ...]:
+    """A key path as plain names: a dict's ['mu'], an attribute's .mu and an index are alike."""
+    return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
+
+
 def checksum_mismatch(records: dict[str, dict[str, Any]], state: Any) -> str | None:
     """The first array of `state` whose bytes do not match its recorded checksum; None when all match."""
     for key, record in state_checksums(state).items():
