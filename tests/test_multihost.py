@@ -80,6 +80,10 @@ for devices in (1, 4):
                                                                           "latest").state.params)])
               for name in ("run4", "run2x2")]
     assert np.linalg.norm(params[1] - params[0]) / np.linalg.norm(params[0]) <= 1e-4
+    # Validation at the last step: process 0 predicts the validation case, process 1 none, the scores are gathered.
+    val_dice = [json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1])["val_dice"]
+                for name in ("run4", "run2x2")]
+    assert val_dice[1] == pytest.approx(val_dice[0], rel=1e-3)
 
 
 @pytest.mark.slow

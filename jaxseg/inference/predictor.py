@@ -102,7 +102,8 @@ class Predictor:
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """Probabilities (B, *spatial, C) float32 of images (B, *spatial, C_in), B = `batch_size`."""
-        return np.asarray(self.compiled(self.state, images))
+        # Placed first: in a multi-process job jit takes no host array with a non-replicated sharding.
+        return np.asarray(self.compiled(self.state, jax.device_put(images, sample_sharding(self.mesh))))
 
     def segment(self, image: Volume, pad_value: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
         """`segment_volume` with this model: (label map (I, J, K) uint8, probabilities (I, J, K, C))."""

@@ -83,12 +83,12 @@ class SegmentationTask:
         say(f"{len(data.cases)} training cases ready in {time.perf_counter() - tic:.1f} s ({len(done.prepared)} "
             f"prepared now, {len(done.reused)} reused, {len(done.failed)} failed; cache {done.folder})")
         validate = None
-        if validation and splits["val"]:
+        if validation:
             tic = time.perf_counter()
             val_cases = load_cases(splits["val"], config, index, name="validation cases")
             say(f"{len(val_cases)} validation cases read in {time.perf_counter() - tic:.1f} s")
-            validate = self.validator(config, val_cases)
-        log.info("%s; %d validation cases", data.description, len(splits["val"]) if validation else 0)
+            validate = self.validator(config, val_cases) if val_cases else None
+            log.info("%s; %d validation cases", data.description, len(val_cases))
         local_batch = local_batch_size(config, mesh, data.sample_shape)
         batches = data.batches(local_batch, seed=config.seed, workers=config.data.workers,
                                shard_index=jax.process_index(), shard_count=jax.process_count())

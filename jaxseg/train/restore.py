@@ -48,15 +48,16 @@ def restore(run: str | Path, which: str | int | None = None, overrides: Sequence
     """
     directory, default = checkpoint_location(run)
     config, state, step = _restore_verified(directory, default if which is None else which)
-    allowed = get_task(config.task).inference_keys + (DATASET_KEYS if data is not None else ())
+    task_keys = get_task(config.task).inference_keys
+    allowed = task_keys + (DATASET_KEYS if data is not None else ())
     if data is not None:
         config.data.root = str(data)
         config.data.source = "msd" if config.data.source == "phantom" else config.data.source
     for override in overrides:
         if not override.startswith(allowed):
-            keys = ", ".join(k + "*" if k.endswith(".") else k.rstrip("=") for k in allowed)
+            keys = ", ".join(k + "*" if k.endswith(".") else k for k in task_keys)
             raise ConfigError(f"override '{override}': only {keys} keys can change after training a {config.task} "
-                              "model" + ("" if data is not None else " (and data.source and layout.* with --data)"))
+                              "model (and data.source and layout.* with --data)")
         apply_override(config, override)
     validate(config)
     return Restored(config, state, step, _mesh_for(config), directory / str(step))
