@@ -66,6 +66,17 @@ def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
         validate(empty, cases, _tiny(phantom_root, **{"propagation.classes": (4,)}), mesh=None)
 
 
+def test_the_validator_thresholds_at_inference_threshold(phantom_root):
+    """A model whose foreground probability is 0.7 under the prior copies it at thresholds up to 0.7 and
+    finds nothing above: the validation Dice is 1, then that of the annotated slice alone (2 / (S + 1))."""
+    logit = float(np.log(0.7 / 0.3))
+    hesitant = _hand_state(lambda prior: jnp.stack([jnp.zeros_like(prior), logit * prior - 9 * (1 - prior)], axis=-1))
+    cases = [_prism_case("a", 8)]
+    for threshold, dice in ((0.5, 1.0), (0.69, 1.0), (0.71, 2 / 9)):
+        config = _tiny(phantom_root, **{"sampling.pair_classes": (1, 2), "inference.threshold": threshold})
+        assert validate(hesitant, cases, config, mesh=None)["val_dice"] == pytest.approx(dice), threshold
+
+
 def test_the_config_is_seed_004s_recipe():
     config = load_config("slice_propagation")
     assert (config.data.sampler, config.model.in_channels, config.model.num_classes) == ("pairs", 2, 2)

@@ -301,9 +301,10 @@ def _validate_model(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("config key 'model.num_classes' must be >= 2: the label maps' classes, background included")
     head = model_head(config.model)
     _validate_loss(config.loss, head)
-    if config.inference.threshold != 0.5 and (head == "softmax" or config.data.sampler == "pairs"):
+    if config.inference.threshold != 0.5 and head == "softmax" and config.data.sampler != "pairs":
         raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
-                          "sigmoid heads' outputs (softmax heads take the arg-max; propagation thresholds at 0.5)")
+                          "sigmoid heads' outputs and slice propagation's foreground probability (data.sampler = "
+                          "pairs); softmax heads take the arg-max")
 
 
 def _validate_valid_padding(config: ml_collections.ConfigDict, model) -> None:

@@ -77,10 +77,13 @@ def organ_slices(case: LoadedCase, plane: str, value: int) -> tuple[np.ndarray, 
     return plane_stack(case.image.array, axis), plane_stack(case.label.array, axis) == value
 
 
-def one_shot_dice(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray, stop_after_empty: int) -> float:
-    """Volume Dice of the mask propagated from the reference of the organ's middle slice alone."""
+def one_shot_dice(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray, stop_after_empty: int,
+                  threshold: float) -> float:
+    """Volume Dice of the mask propagated from the reference of the organ's middle slice alone
+    (foreground where the model's probability reaches `threshold`)."""
     start, _ = correction_slices(truth, None)
-    return dice_score(propagate(step_fn, images, start, {start: truth[start]}, stop_after_empty) > 0, truth)
+    masks = propagate(step_fn, images, start, {start: truth[start]}, stop_after_empty, threshold)
+    return dice_score(masks > 0, truth)
 
 
 def validate_propagation(state: TrainState, cases: list[LoadedCase], config: ml_collections.ConfigDict) -> float:
@@ -91,7 +94,8 @@ def validate_propagation(state: TrainState, cases: list[LoadedCase], config: ml_
         step_fn = model_mask_step(state, pad_multiple, case.pad_value[0], model_head(config.model))
         for value in propagation_classes(config, np.unique(case.label.array)):
             images, truth = organ_slices(case, config.data.plane, value)
-            scores.append(one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty))
+            scores.append(one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty,
+                                        config.inference.threshold))
     if not scores:
         raise ValueError(f"no validation case holds any organ to propagate (config keys 'propagation.classes' = "
                          f"{tuple(config.propagation.classes)}, 'sampling.pair_classes' = "
