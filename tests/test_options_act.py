@@ -1,6 +1,8 @@
-"""Options act in training: a tiny run that sets many config keys away from their defaults gives recorded
-values, and the run changes when any one of them is left at its default (the slow ablation below), so
-a key that stopped acting would fail a test."""
+"""Options act in training: tiny runs that set many config keys away from their defaults give recorded
+values, and a run changes when any one of its keys is left at its default (the slow ablation below), so
+a key that stopped acting would fail a test. Five runs: many options on cropped axial slices, coronal
+slices, 3D blocks, slice propagation (pairs) and adversarial training; detection keys:
+tests/test_detection_options_act.py."""
 
 import json
 
@@ -12,9 +14,9 @@ from tests.conftest import tiny_overrides
 
 # Each key is away from what the tiny demo run uses and acts within 3 steps and one validation.
 # augment.rot90_p is not here: the body crop makes slices non-square, where 90-degree turns do not
-# apply (tests/test_data_augment.py covers them); sampling.skip_empty_slices neither: the cropped
-# phantoms have no empty axial slice (tests/test_data_samplers.py); nor model.use_bias: a bias
-# before batch norm cancels in training (the preset counts in tests/test_model_presets.py hold it).
+# apply (the blocks run has it); sampling.skip_empty_slices neither: the cropped phantoms have no
+# empty axial slice; nor model.use_bias: a bias before batch norm cancels in training (the slices run
+# has both, use_bias under group norm).
 SINK = {
     "seed": 3,
     "data.split_seed": 1,
@@ -135,7 +137,8 @@ BLOCKS_ALTERNATIVE = {"sampling.block_shape": {"sampling.block_shape": (16, 8, 8
 GOLDEN_BLOCKS = [2.8895357, 2.9478564, 3.0015909, 0.016147485]
 
 # A fourth, of configs/slice_propagation.py (seed 004): the prior's own offset, turn and zoom, the
-# organs trained and validated, and the one-shot validation's stop rule and threshold.
+# organs trained and validated, and the one-shot validation's threshold. propagation.stop_after_empty
+# is not here: after 3 steps no propagated slice is empty (tests/test_propagation_run.py has it).
 PAIRS_RUN = {"data.num_test": 0, "model.name": "propagation_unet", "optimizer.learning_rate": 0.01,
              "optimizer.boundaries": (2,), "train.steps": 3, "train.log_every": 1, "train.val_every": 3,
              "train.checkpoint_every": 3}
@@ -145,7 +148,6 @@ PAIRS_SINK = {
     "augment.prior_rotate_deg": 5.0,
     "augment.prior_scale": 0.2,
     "propagation.classes": (2,),
-    "propagation.stop_after_empty": 1,
     "inference.threshold": 0.4,
 }
 GOLDEN_PAIRS = [0.8490262, 0.7774519, 0.6929383, 0.0035312024]
