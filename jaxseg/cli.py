@@ -292,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "of the model's data.plane, numbered from the patient's inferior (axial), posterior "
                                "(coronal) or left (sagittal) side. Writes the object's mask as NIfTI in INPUT's "
                                "geometry. Overrides: --config.propagation.stop_after_empty=N stops a direction after "
-                               "N empty slices.")
+                               "N empty slices; --config.inference.threshold=P keeps pixels whose foreground probability reaches P "
+                               "(default 0.5).")
     propagate.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
     propagate.add_argument("input", help="a .nii or .nii.gz volume, or a DICOM series folder")
     propagate.add_argument("--start-slice", type=int, required=True, metavar="N", help="index of the annotated slice")

@@ -55,7 +55,8 @@ class PropagationEvaluation:
         for value in propagation_classes(self.config, np.unique(case.label.array)):
             images, truth = organ_slices(case, self.config.data.plane, value)
             curve = simulated_correction_curve(step_fn, images, truth, self.fractions,
-                                               self.config.propagation.stop_after_empty)
+                                               self.config.propagation.stop_after_empty,
+                                               self.config.inference.threshold)
             stacked[curve[0].masks > 0] = value
             self.rows += [{"case_id": case.case_id, "organ": self.labels[value], "corrections": point.name,
                            "fraction": point.fraction, "corrected_slices": point.corrected_slices, "Dice": point.dice}
@@ -100,6 +101,7 @@ class PropagationEvaluation:
         return {
             "plane": self.config.data.plane,
             "stop_after_empty": self.config.propagation.stop_after_empty,
+            "threshold": self.config.inference.threshold,
             "correction_fractions": list(self.config.propagation.correction_fractions),
             "per_case": [{"case_id": c, "organ": o, "curve": curve} for (c, o), curve in per_case.items()],
             "mean_curve": means.pop("mean"),

@@ -92,7 +92,7 @@ def propagate_file(checkpoint: str | Path, input_path: str | Path, start_slice: 
     a NIfTI file or a DICOM series folder; OUTPUT: NIfTI in INPUT's geometry, the object labelled
     `label` (or 1). corrections: a folder of corrected slices (see `correction_files`), each kept
     as given and propagated outward from, away from the start slice. `overrides` change
-    `inference.*`/`propagation.*` keys of the saved config (propagation.stop_after_empty).
+    `inference.*`/`propagation.*` keys of the saved config (propagation.stop_after_empty, inference.threshold).
     """
     if label is not None and not 0 < label < 256:
         raise ValueError(f"label {label} must be in 1..255 (the output is a uint8 label map)")
@@ -121,6 +121,7 @@ def propagate_file(checkpoint: str | Path, input_path: str | Path, start_slice: 
     masks = {index: read_slice_mask(path, source, image, plane, index, label) for index, path in slices.items()}
     facts = NetworkFacts.of(config)
     step_fn = model_mask_step(state, facts.pad_multiple, pad_value[0], facts.head)
-    stack = propagate(step_fn, plane_stack(image.array, axis), start_slice, masks, config.propagation.stop_after_empty)
+    stack = propagate(step_fn, plane_stack(image.array, axis), start_slice, masks, config.propagation.stop_after_empty,
+                      config.inference.threshold)
     labels = np.moveaxis(stack, 0, axis) * np.uint8(1 if label is None else label)
     return write_prediction(Volume(np.ascontiguousarray(labels), image.affine), source, input_path, output_path)

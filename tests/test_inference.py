@@ -122,6 +122,16 @@ def test_propagation_with_a_prior_copying_model_carries_the_start_mask():
         np.testing.assert_array_equal(masks[s], truth[5])
 
 
+def test_propagation_keeps_what_reaches_the_threshold():
+    truth = _organ()
+    images = np.zeros(truth.shape, np.float32)
+    hesitant = lambda x: 0.6 * x[..., 1]  # noqa: E731  P(foreground) 0.6 under the prior, 0 elsewhere
+    carried = propagate(hesitant, images, 5, {5: truth[5]}, threshold=0.6)
+    assert [int(m.sum()) for m in carried] == [int(truth[5].sum())] * truth.shape[0]
+    only_start = propagate(hesitant, images, 5, {5: truth[5]}, threshold=0.61)
+    assert only_start.sum() == truth[5].sum() and only_start[5].sum() == truth[5].sum()
+
+
 def test_stop_rule_and_corrections_overwrite_outwards():
     truth = _organ()
     images = np.zeros(truth.shape, np.float32)

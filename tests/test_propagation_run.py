@@ -66,6 +66,38 @@ def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
         get_task("propagation").validator(_tiny(phantom_root, **{"propagation.classes": (4,)}), cases)
 
 
+def test_the_validator_thresholds_at_inference_threshold(phantom_root):
+    """A model whose foreground probability is 0.7 under the prior copies it at thresholds up to 0.7 and
+    finds nothing above: the validation Dice is 1, then that of the annotated slice alone (2 / (S + 1))."""
+    logit = float(np.log(0.7 / 0.3))
+    hesitant = _hand_state(lambda prior: jnp.stack([jnp.zeros_like(prior), logit * prior - 9 * (1 - prior)], axis=-1))
+    cases = [_prism_case("a", 8)]
+    for threshold, dice in ((0.5, 1.0), (0.69, 1.0), (0.71, 2 / 9)):
+        config = _tiny(phantom_root, **{"sampling.pair_classes": (1, 2), "inference.threshold": threshold})
+        assert get_task("propagation").validator(config, cases)(hesitant)["val_dice"] == pytest.approx(dice), threshold
+
+
+def test_the_validator_stops_after_empty_slices(phantom_root):
+    """A model that finds the liver wherever the slice is bright misses dark slice 6 of 8. Propagated
+    from slice 3 it finds 7 of the 8 slices (Dice 14 / 15); propagation.stop_after_empty = 1 ends the
+    upward direction there, leaving slice 7 empty too (Dice 2 * 6 / (6 + 8))."""
+    case = _prism_case("a", 8)
+    image = np.ones(case.image.shape, np.float32)
+    image[..., 6] = -1.0
+    case = LoadedCase("a", Volume(image, case.image.affine), case.label, pad_value=(-1.0,))
+    liver = np.zeros((8, 10), np.float32)  # the slices padded to the U-Net's multiple of 2
+    liver[1:4, 2:6] = 1.0
+
+    def apply_fn(variables, x, train):
+        found = liver * (x[..., 0] > 0)
+        return jnp.stack([jnp.zeros_like(found), 40 * found - 20], axis=-1)
+
+    state = TrainState.create(apply_fn=apply_fn, params={}, tx=optax.identity(), batch_stats={})
+    for stop, dice in ((0, 14 / 15), (1, 12 / 14)):
+        config = _tiny(phantom_root, **{"sampling.pair_classes": (1,), "propagation.stop_after_empty": stop})
+        assert get_task("propagation").validator(config, [case])(state)["val_dice"] == pytest.approx(dice), stop
+
+
 def test_the_config_is_seed_004s_recipe():
     config = load_config("slice_propagation")
     assert (config.data.sampler, config.model.in_channels, config.model.num_classes) == ("pairs", 2, 2)

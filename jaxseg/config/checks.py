@@ -269,8 +269,10 @@ def _validate_layout(config: ml_collections.ConfigDict) -> None:
                           f"{config.model.num_classes}")
 
 
-def check_segmentation_model(config: ml_collections.ConfigDict) -> None:
-    """The model section names a network whose options fit together, and one the training can use."""
+def check_segmentation_model(config: ml_collections.ConfigDict, thresholds_foreground: bool = False) -> None:
+    """The model section names a network whose options fit together, and one the training can use.
+    thresholds_foreground: the task thresholds the foreground probability (propagation), so
+    `inference.threshold` acts with a softmax head too."""
     from jaxseg.models import build_model, model_head  # The option lists live with the networks; imports JAX.
 
     try:
@@ -290,9 +292,10 @@ def check_segmentation_model(config: ml_collections.ConfigDict) -> None:
         raise ConfigError("config key 'model.num_classes' must be >= 2: the label maps' classes, background included")
     head = model_head(config.model)
     _validate_loss(config.loss, head)
-    if config.inference.threshold != 0.5 and head == "softmax":
+    if config.inference.threshold != 0.5 and head == "softmax" and not thresholds_foreground:
         raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
-                          "sigmoid heads' outputs (softmax heads take the arg-max)")
+                          "sigmoid heads' outputs and slice propagation's foreground probability (task = "
+                          "propagation); softmax heads take the arg-max")
 
 
 def _validate_valid_padding(config: ml_collections.ConfigDict, model) -> None:

@@ -188,6 +188,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.inference.fill_holes = False  # Fill background holes enclosed by a class.
     c.inference.batch_size = 32  # Slices or windows per forward pass.
     c.inference.threshold = 0.5  # Sigmoid heads: a voxel belongs to class c + 1 when output c is at least this.
+    # Slice propagation (data.sampler = pairs, either head): foreground where its probability reaches this.
 
     c.evaluate = ml_collections.ConfigDict()
     c.evaluate.overlay_cases = 3

@@ -68,6 +68,8 @@ def propagate(step_fn: MaskStepFn, images: np.ndarray, start: int, corrections: 
 
     corrections: {slice index: mask (H, W)}; it must hold `start` (the user's initial mask) and may
     hold corrected slices, which are kept as given and restart propagation outward from them.
+    threshold: a predicted voxel is foreground where the step function's probability reaches it
+    (inference.threshold); it also becomes the next slice's prior.
     """
     if start not in corrections:
         raise ValueError(f"the start slice {start} needs a mask in `corrections`")
@@ -135,17 +137,18 @@ class CorrectionPoint:
 
 def simulated_correction_curve(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray,
                                fractions: tuple[float | None, ...] = (None, 0.5, 0.2, 0.1),
-                               stop_after_empty: int = 0) -> list[CorrectionPoint]:
+                               stop_after_empty: int = 0, threshold: float = 0.5) -> list[CorrectionPoint]:
     """Dice of the whole volume (corrected slices included) against the number of simulated corrections.
 
     images: (S, H, W) float32; truth: (S, H, W) binary reference. For each fraction p, reference
     slices every p of the organ's extent from its middle outwards replace the predictions there
-    (None: only the middle slice, one-shot). One point per fraction, in the given order.
+    (None: only the middle slice, one-shot). One point per fraction, in the given order. A voxel
+    is foreground where the step function's probability reaches `threshold` (inference.threshold).
     """
     truth = truth > 0
     curve = []
     for fraction in fractions:
         start, slices = correction_slices(truth, fraction)
-        masks = propagate(step_fn, images, start, {s: truth[s] for s in slices}, stop_after_empty)
+        masks = propagate(step_fn, images, start, {s: truth[s] for s in slices}, stop_after_empty, threshold)
         curve.append(CorrectionPoint(fraction, len(slices) - 1, dice_score(masks > 0, truth), masks))
     return curve

@@ -76,7 +76,10 @@ def organ_slices(case: LoadedCase, plane: str, value: int) -> tuple[np.ndarray, 
     return plane_stack(case.image.array, axis), plane_stack(case.label.array, axis) == value
 
 
-def one_shot_dice(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray, stop_after_empty: int) -> float:
-    """Volume Dice of the mask propagated from the reference of the organ's middle slice alone."""
+def one_shot_dice(step_fn: MaskStepFn, images: np.ndarray, truth: np.ndarray, stop_after_empty: int,
+                  threshold: float) -> float:
+    """Volume Dice of the mask propagated from the reference of the organ's middle slice alone
+    (foreground where the model's probability reaches `threshold`)."""
     start, _ = correction_slices(truth, None)
-    return dice_score(propagate(step_fn, images, start, {start: truth[start]}, stop_after_empty) > 0, truth)
+    masks = propagate(step_fn, images, start, {start: truth[start]}, stop_after_empty, threshold)
+    return dice_score(masks > 0, truth)

@@ -45,10 +45,7 @@ class PropagationTask(SegmentationTask):
         if config.augment.device:
             raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers "
                               "of segmentation, not to task = 'propagation': set it to False")
-        if config.inference.threshold != 0.5:
-            raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: "
-                              "propagation thresholds at 0.5")
-        check_segmentation_model(config)
+        check_segmentation_model(config, thresholds_foreground=True)
 
     def validator(self, config: ml_collections.ConfigDict,
                   cases: list[LoadedCase]) -> Callable[[TrainState], dict[str, float]]:
@@ -68,7 +65,8 @@ class PropagationTask(SegmentationTask):
                 step_fn = model_mask_step(state, facts.pad_multiple, case.pad_value[0], facts.head)
                 for value in propagation_classes(config, np.unique(case.label.array)):
                     images, truth = organ_slices(case, config.data.plane, value)
-                    row[column[value]] = one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty)
+                    row[column[value]] = one_shot_dice(step_fn, images, truth, config.propagation.stop_after_empty,
+                                                       config.inference.threshold)
                 return row
 
             table = per_case_over_processes(len(cases), scores, len(organs))
