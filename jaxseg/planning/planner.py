@@ -170,7 +170,7 @@ def write_plans(plans: dict[str, StagePlan], out: str | Path, budget_bytes: int,
         path = out.with_name(f"{out.name}_{stage}.py")
         d = plan.decisions
         header = [f"{stage.upper()} configuration planned from a dataset by `{command}`.", "",
-                  f"Fingerprint: {fingerprint_file}. Budget {budget_bytes / 2**30:.2f} GiB per device.",
+                  f"Fingerprint: {fingerprint_file.parent.name}/{fingerprint_file.name} in the prepared cache. Budget {budget_bytes / 2**30:.2f} GiB per device.",
                   f"Target spacing {_fmt(d['target_spacing'])} mm, median shape after resampling "
                   f"{_fmt(d['median_shape'])} voxels, patch {tuple(d['patch'])}, batch {d['batch']}.",
                   "Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch "
