@@ -71,6 +71,7 @@ def get_config():
     c.model.name = 'nnunet_2d'
     # nnU-Net's pools per axis (4, 4) (bottleneck edge >= 4); jaxseg pools all axes at each level: the fewest
     c.model.depth = 4
+    c.model.deep_supervision = True
     # doubling per level to (32, 64, 128, 256, 512)
     c.model.base_features = 32
     # nnU-Net's cap in 2D

@@ -70,12 +70,14 @@ def plan_from_fingerprint(fingerprint: dict, data_config: ml_collections.ConfigD
 
     start = rules.initial_patch(spacing, median)
     voxels = rules.dataset_voxels(median, num_cases)
-    memory = search(config_3d, spacing, median, start, voxels, budget_bytes)
+    smallest = np.round(np.asarray(shapes, float) * np.asarray(spacings, float) / spacing).min(axis=0).astype(int)
+    memory = search(config_3d, spacing, median, start, voxels, budget_bytes, limit=tuple(int(s) for s in smallest))
     lowres = rules.needs_lowres(memory.patch, median)
     settings = [*common, *nnunet_recipe(3, (0, 1, 2)), *_model_3d(memory.patch, memory.depth, memory.batch,
                                                                     base_features, memory, budget_bytes, device)]
     plans["3d"] = StagePlan("3d", settings, memory, {
-        **decisions, "start_patch": start, "patch": list(memory.patch), "nnunet_pools": list(memory.nnunet_pools),
+        **decisions, "start_patch": start, "smallest_case": smallest.tolist(), "patch": list(memory.patch),
+        "nnunet_pools": list(memory.nnunet_pools),
         "depth": memory.depth, "batch": memory.batch, "peak_bytes": memory.peak_bytes, "lowres_needed": lowres,
         "patch_fraction_of_median": float(np.prod(memory.patch) / np.prod(median))})
 
@@ -118,6 +120,8 @@ def _model(preset: str, depth: int, dim: int, base_features: int, pools) -> list
                     "leaky ReLU, strided-conv downsampling, deep supervision"),
             Setting("model.depth", depth, f"nnU-Net's pools per axis {tuple(pools)} (bottleneck edge >= "
                     f"{rules.MIN_EDGE}); jaxseg pools all axes at each level: the fewest"),
+            Setting("model.deep_supervision", depth >= 3, "" if depth >= 3 else
+                    "deep supervision needs >= 3 levels (nnU-Net's weights give the lowest output 0)"),
             Setting("model.base_features", base_features, f"doubling per level to {widths}" if widths else ""),
             Setting("model.max_features", rules.MAX_FEATURES[dim], f"nnU-Net's cap in {dim}D")]
 

@@ -40,24 +40,30 @@ class MemorySearch:
     tried: list[tuple[tuple[int, ...], int]]
 
 
-def padded_topology(spacing: Sequence[float], patch: Sequence[int]) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
-    """(depth, nnU-Net's pools per axis, the patch padded up to a multiple of 2^depth on every axis)."""
+def padded_topology(spacing: Sequence[float], patch: Sequence[int], limit: Sequence[int] | None = None
+                    ) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(depth, nnU-Net's pools per axis, the patch padded up to a multiple of 2^depth on every axis,
+    or rounded down where padding would pass `limit`: jaxseg's block sampler takes blocks inside a
+    case, where nnU-Net pads cases smaller than the patch)."""
     pools = rules.pool_and_conv_props(spacing, patch)[0]
     depth = max(1, min(pools))
     factor = 2**depth
-    return depth, tuple(pools), tuple(int(-(-p // factor) * factor) for p in patch)
+    limit = limit or [None] * len(patch)
+    padded = [-(-p // factor) * factor for p in patch]
+    padded = [p if m is None or p <= m else m // factor * factor for p, m in zip(padded, limit)]
+    return depth, tuple(pools), tuple(int(p) for p in padded)
 
 
 def search(make_config: Callable[[tuple[int, ...], int, int], ml_collections.ConfigDict], spacing: Sequence[float],
            median_shape: Sequence[float], start_patch: Sequence[int], dataset_voxels: float, budget_bytes: int,
-           shrink: bool = True) -> MemorySearch:
+           shrink: bool = True, limit: Sequence[int] | None = None) -> MemorySearch:
     """The largest patch (nnU-Net's shrinking order from `start_patch`) whose train step at batch 2
     fits `budget_bytes` per device, then the largest batch there, up to `rules.batch_cap` of
     `dataset_voxels`.
 
-    make_config(patch, depth, batch) -> the config to compile. Without `shrink` the patch is fixed
-    (2D whole slices) and ValueError says so when batch 2 does not fit. ValueError also when no
-    patch fits."""
+    make_config(patch, depth, batch) -> the config to compile. limit: the largest patch per axis (the
+    smallest case). Without `shrink` the patch is fixed (2D whole slices) and ValueError says so when
+    batch 2 does not fit. ValueError also when no patch fits."""
     peaks: dict[tuple, int] = {}
 
     def peak(patch: tuple[int, ...], depth: int, batch: int) -> int:
@@ -68,7 +74,9 @@ def search(make_config: Callable[[tuple[int, ...], int, int], ml_collections.Con
 
     patch, tried = tuple(int(p) for p in start_patch), []
     while True:
-        depth, pools, patch = padded_topology(spacing, patch)
+        depth, pools, patch = padded_topology(spacing, patch, limit)
+        if min(patch) == 0:
+            raise ValueError(f"a case of {limit} voxels is smaller than the network's input multiple {2**depth}")
         tried.append((patch, peak(patch, depth, rules.MIN_BATCH)))
         if tried[-1][1] <= budget_bytes:
             break
