@@ -34,8 +34,7 @@ WRITERS = {"Phantom": lambda root: reference.write_phantoms(root, 1, "Phantom"),
            "SpinalCord": lambda root: reference.write_spinalcord(root, 5)}
 
 
-@pytest.fixture(scope="module", params=[p if p != "BRATS" else pytest.param(p, marks=pytest.mark.slow)
-                                        for p in WRITERS])
+@pytest.fixture(scope="module", params=list(WRITERS))
 def planned(request, tmp_path_factory):
     """(name, nnU-Net's recorded decisions, jaxseg's fingerprint) of one dataset; skipped when its
     shared data is absent."""
