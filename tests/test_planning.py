@@ -170,7 +170,8 @@ def test_batch_is_capped_at_5_percent_of_the_dataset():
     assert found.batch_limit == "5% of the dataset's voxels (cap 4)"
 
 
-TINY_DATA = ["phantom.num_cases=5", "phantom.shape=(32,32,16)", "phantom.spacing_mm=(12.0,12.0,16.0)", "data.num_test=1"]
+TINY_DATA = ["phantom.num_cases=5", "phantom.shape=(32,32,16)", "phantom.spacing_mm=(12.0,12.0,16.0)",
+             "data.num_test=1"]
 
 
 def test_written_config_loads_as_the_settings_it_was_rendered_from(tmp_path):
@@ -219,3 +220,18 @@ def test_planning_is_deterministic():
     for stage in ("2d", "3d"):
         assert plans[0][stage].decisions == plans[1][stage].decisions
         assert plans[0][stage].settings == plans[1][stage].settings
+
+
+def test_fingerprint_command_prints_and_caches_the_fingerprint(known_dataset, tmp_path, capsys):
+    from jaxseg.cli import main
+
+    assert main(["fingerprint", "--config", str(known_dataset), "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 cases, channels ['T2'], median cropped size 0.200 of the image" in out
+    assert "channel 0 (T2): foreground mean 12.5, std 6.922, 0.5/99.5 percentiles 1.115/23.89" in out
+    cached = list((tmp_path / "prepared").glob("known-*/fingerprint.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["num_cases"] == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["plan", "--dataset", str(empty), "--budget", "1GiB"]) == 2
+    assert f"--dataset {empty}: a folder must hold a dataset.json" in capsys.readouterr().err

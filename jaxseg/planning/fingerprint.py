@@ -52,7 +52,7 @@ def nonzero_box(image: np.ndarray) -> tuple[tuple[int, int], ...]:
 
 
 def intensity_stats(values: np.ndarray) -> dict:
-    """mean, std, median, min, max, percentile_00_5, percentile_99_5 of a 1D array (NaN when empty)."""
+    """mean, std, median, min, max, percentile_00_5, percentile_99_5 of a 1D array (None when empty)."""
     if values.size == 0:
         return dict.fromkeys(("mean", "std", "median", "min", "max", "percentile_00_5", "percentile_99_5"), None)
     low, median, high = np.percentile(values, PERCENTILES)

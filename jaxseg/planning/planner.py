@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 
 from jaxseg.config import ConfigError, base_config, load_config
+from jaxseg.plan import confirm_on_device
 from jaxseg.planning import rules
 from jaxseg.planning.search import MemorySearch, max_slice_shape, search
 from jaxseg.planning.settings import (PLANE_OF_NORMAL, Setting, dataset_settings, nnunet_recipe,
@@ -75,10 +76,11 @@ def plan_from_fingerprint(fingerprint: dict, data_config: ml_collections.ConfigD
     lowres = rules.needs_lowres(memory.patch, median)
     settings = [*common, *nnunet_recipe(3, (0, 1, 2)), *_model_3d(memory.patch, memory.depth, memory.batch,
                                                                     base_features, memory, budget_bytes, device)]
+    confirmed = _confirm(config_3d(memory.patch, memory.depth, memory.batch), memory, budget_bytes)
     plans["3d"] = StagePlan("3d", settings, memory, {
         **decisions, "start_patch": start, "smallest_case": smallest.tolist(), "patch": list(memory.patch),
-        "nnunet_pools": list(memory.nnunet_pools),
-        "depth": memory.depth, "batch": memory.batch, "peak_bytes": memory.peak_bytes, "lowres_needed": lowres,
+        "nnunet_pools": list(memory.nnunet_pools), "depth": memory.depth, "batch": memory.batch,
+        "peak_bytes": memory.peak_bytes, "confirmed_on_device": confirmed, "lowres_needed": lowres,
         "patch_fraction_of_median": float(np.prod(memory.patch) / np.prod(median))})
 
     # 2D: whole slices normal to the coarsest axis (nnU-Net transposes it first and plans the other two).
@@ -95,11 +97,20 @@ def plan_from_fingerprint(fingerprint: dict, data_config: ml_collections.ConfigD
     settings = [*common, *nnunet_recipe(2, (0, 1)),
                 *_model_2d(memory.patch, memory.depth, memory.batch, normal, base_features, memory, budget_bytes,
                            device)]
+    confirmed = _confirm(config_2d(memory.patch, memory.depth, memory.batch), memory, budget_bytes)
     plans["2d"] = StagePlan("2d", settings, memory, {
         **decisions, "plane": PLANE_OF_NORMAL[normal], "patch": list(memory.patch),
         "nnunet_pools": list(memory.nnunet_pools), "depth": memory.depth, "batch": memory.batch,
-        "peak_bytes": memory.peak_bytes})
+        "peak_bytes": memory.peak_bytes, "confirmed_on_device": confirmed})
     return plans
+
+
+def _confirm(config: ml_collections.ConfigDict, memory: MemorySearch, budget_bytes: int) -> bool | None:
+    """On a GPU, whether steps at the chosen size run with JAX's pool capped to the budget
+    (`jaxseg.plan.confirm_on_device`); None elsewhere (XLA's analysis is all there is)."""
+    if jax.default_backend() != "gpu":
+        return None
+    return confirm_on_device(config, memory.batch, memory.patch, budget_bytes)
 
 
 def _memory_note(memory: MemorySearch | None, budget_bytes: int, device: str) -> str:
@@ -174,7 +185,8 @@ def write_plans(plans: dict[str, StagePlan], out: str | Path, budget_bytes: int,
         path = out.with_name(f"{out.name}_{stage}.py")
         d = plan.decisions
         header = [f"{stage.upper()} configuration planned from a dataset by `{command}`.", "",
-                  f"Fingerprint: {fingerprint_file.parent.name}/{fingerprint_file.name} in the prepared cache. Budget {budget_bytes / 2**30:.2f} GiB per device.",
+                  f"Fingerprint: {fingerprint_file.parent.name}/{fingerprint_file.name} in the prepared cache. "
+                  f"Budget {budget_bytes / 2**30:.2f} GiB per device.",
                   f"Target spacing {_fmt(d['target_spacing'])} mm, median shape after resampling "
                   f"{_fmt(d['median_shape'])} voxels, patch {tuple(d['patch'])}, batch {d['batch']}.",
                   "Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch "
@@ -197,6 +209,9 @@ def plan_summary(plans: dict[str, StagePlan]) -> str:
                      f"{d['batch']} ({m.peak_bytes / 2**30:.2f} GiB peak; limited by {m.batch_limit}), depth "
                      f"{d['depth']} (nnU-Net pools per axis {tuple(d['nnunet_pools'])}), normalisation "
                      f"{', '.join(d['normalization'])}")
+        if d["confirmed_on_device"] is not None:
+            answer = "yes" if d["confirmed_on_device"] else "NO (out of memory)"
+            lines.append(f"    confirmed by a capped run: {answer}")
         if stage == "3d":
             lines.append(f"    low-resolution 3D stage {'needed' if d['lowres_needed'] else 'not needed'} (patch "
                          f"covers {d['patch_fraction_of_median']:.1%} of the median image)")

@@ -99,7 +99,8 @@ def search(make_config: Callable[[tuple[int, ...], int, int], ml_collections.Con
                         "memory" if limited else f"5% of the dataset's voxels (cap {cap})", cap, tried)
 
 
-def max_slice_shape(shapes: Sequence[Sequence[int]], spacings, spacing: Sequence[float], normal: int) -> tuple[int, ...]:
+def max_slice_shape(shapes: Sequence[Sequence[int]], spacings, spacing: Sequence[float],
+                    normal: int) -> tuple[int, ...]:
     """The largest in-plane size (the two axes other than `normal`) of the cases resampled to `spacing`:
     the slices sampler pads every slice to it."""
     resampled = np.round(np.asarray(shapes, float) * np.asarray(spacings, float) / np.asarray(spacing, float))
