@@ -108,7 +108,55 @@ def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _fingerprint(dataset: str, workdir: str, overrides: list[str]):
+    from jaxseg.config.loading import apply_override
+    from jaxseg.data.datasets import read_index
+    from jaxseg.planning.fingerprint import cached_fingerprint
+    from jaxseg.planning.planner import data_config_from
+
+    config = data_config_from(dataset)
+    for override in overrides:
+        apply_override(config, override)
+    return config, *cached_fingerprint(config, workdir, read_index(config, workdir))
+
+
+def _cmd_fingerprint(args: argparse.Namespace, overrides: list[str]) -> int:
+    _, fingerprint, path = _fingerprint(args.config, args.workdir, overrides)
+    if args.json:
+        print(json.dumps(fingerprint, indent=2))
+        return 0
+    print(f"{path}: {fingerprint['num_cases']} cases, channels {fingerprint['channels']}, "
+          f"median cropped size {fingerprint['median_relative_size_after_crop']:.3f} of the image")
+    for stats in fingerprint["foreground_intensity"]:
+        print(f"  channel {stats['channel']} ({stats['modality']}): foreground mean {stats['mean']:.4g}, std "
+              f"{stats['std']:.4g}, 0.5/99.5 percentiles {stats['percentile_00_5']:.4g}/{stats['percentile_99_5']:.4g}")
+    print(f"  class fractions {[round(f, 5) for f in fingerprint['class_fraction']]}")
+    return 0
+
+
+def _cmd_plan_dataset(args: argparse.Namespace, overrides: list[str]) -> int:
+    from jaxseg.plan import parse_bytes
+    from jaxseg.planning.planner import plan_from_fingerprint, plan_summary, write_plans
+
+    budget = parse_bytes(args.budget)
+    config, fingerprint, path = _fingerprint(args.dataset, args.workdir, overrides)
+    out = args.out or f"{config.name}_auto"
+    plans = plan_from_fingerprint(fingerprint, config, budget, Path(out).name)
+    command = f"jaxseg plan --dataset {args.dataset} --budget {args.budget} --out {out}"
+    written = write_plans(plans, out, budget, path, command)
+    if args.json:
+        print(json.dumps({stage: {**p.decisions, "config": str(written[stage])} for stage, p in plans.items()},
+                         indent=2))
+        return 0
+    print(plan_summary(plans))
+    for stage, file in written.items():
+        print(f"wrote {file}")
+    return 0
+
+
 def _cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.dataset:
+        return _cmd_plan_dataset(args, overrides)
     config = load_config(args.config, overrides)
     from jaxseg.models.info import parse_input_shape
     from jaxseg.plan import format_plan, parse_bytes, plan
@@ -347,7 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
                              "memory analysis on this backend (a CPU plan is only indicative of a GPU's), then time "
                              "a few steps at that size. On a GPU the answer is confirmed by running it in a "
                              "subprocess with JAX's memory pool capped to the budget.")
-    planner.add_argument("--config", required=True, help=CONFIG_HELP)
+    source = planner.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help=CONFIG_HELP)
+    source.add_argument("--dataset", help="plan from a dataset instead: a data config (configs/NAME.py) or a "
+                        "Decathlon / nnU-Net raw folder; fingerprints it (cached) and writes OUT_2d.py and OUT_3d.py, "
+                        "nnU-Net's rules with patch and batch from XLA's memory analysis")
+    planner.add_argument("--out", help="with --dataset: path and name prefix of the configs (default NAME_auto)")
+    planner.add_argument("--workdir", default=".", help="with --dataset: where the fingerprint is cached (its "
+                         "prepared/ when data.cache_dir is empty) and a phantom dataset generated")
     planner.add_argument("--budget", required=True, help="memory per device, such as 8GiB, 8GB or 512MiB")
     planner.add_argument("--shape", help="spatial input size, such as 512,512 or 96,96,96 (default: "
                          "sampling.block_shape for blocks, the phantom's slice size for phantom slices)")
@@ -357,6 +412,17 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--json", action="store_true", help="print JSON (keys budget_bytes, max_batch, peak_bytes, "
                          "fits, spatial_shape, samples_per_s, confirmed, ...)")
     planner.set_defaults(run=_cmd_plan)
+
+    finger = sub.add_parser("fingerprint", help="per-case shapes, spacings and foreground intensities of a dataset",
+                            description="Read every case of a dataset (a data config, or a Decathlon / nnU-Net raw "
+                            "folder) and write fingerprint.json beside its prepared cache: per case shape, spacing, "
+                            "orientation, size after cropping to the non-zero box, class voxels; per channel the "
+                            "foreground intensity mean, std, median and 0.5/99.5 percentiles (nnU-Net's fingerprint).")
+    finger.add_argument("--config", required=True, help="data config (configs/NAME.py or a name) or dataset folder")
+    finger.add_argument("--workdir", default=".", help="where the fingerprint is cached (its prepared/ when "
+                        "data.cache_dir is empty) and a phantom dataset generated")
+    finger.add_argument("--json", action="store_true", help="print the fingerprint as JSON")
+    finger.set_defaults(run=_cmd_fingerprint)
 
     info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
                           description="Report a checkpoint's step, config name, validation metrics, parameter "
@@ -403,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(rest)
     if overrides and args.command not in ("train", "demo", "evaluate", "predict", "export", "propagate", "prepare",
-                                          "bench", "plan", "split", "model-info"):
+                                          "bench", "plan", "split", "model-info", "fingerprint"):
         parser.error(f"{args.command} takes no --config overrides")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
