@@ -37,7 +37,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
-
 from results_io import environment, markdown
 
 REPO = Path(__file__).resolve().parents[1]

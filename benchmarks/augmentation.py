@@ -21,13 +21,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from results_io import markdown, write_results
 from scipy import ndimage
 
 from jaxseg.data.augment import DeviceCrop, SpatialAugmentation, warp
 from jaxseg.data.device_augment import DeviceAugmentation, block_margin
 from jaxseg.data.intensity import IntensityAugmentation
-
-from results_io import markdown, write_results
 
 NNUNET = {"flip_p": 0.5, "rotate_p": 0.2, "rotate_deg": 30.0, "scale_p": 0.2, "scale_range": (0.7, 1.4)}
 INTENSITY = IntensityAugmentation(noise_p=0.1, blur_p=0.2, brightness_p=0.15, contrast_p=0.15, gamma_p=0.3)

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import markdown, results_dir, write_results
+
 from jaxseg.config import load_config
 from jaxseg.train.loop import fit
-
-from results_io import markdown, results_dir, write_results
 
 DEMO_3D = {
     "data.sampler": "blocks", "sampling.block_shape": (32, 32, 24), "sampling.blocks_per_case": 8,

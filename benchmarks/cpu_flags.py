@@ -22,15 +22,14 @@ import time
 import jax
 import numpy as np
 from jax import lax
-
 from results_io import markdown, write_results
 from seed_cases import CASES, case_config
 
+from jaxseg.core.mesh import make_mesh
+from jaxseg.core.state import model_variables
 from jaxseg.models import cpu_conv
 from jaxseg.perf.step_cost import random_batch
 from jaxseg.train.build import build_state
-from jaxseg.core.mesh import make_mesh
-from jaxseg.core.state import model_variables
 
 SHAPES = {"nuclei": (4, (64, 64)), "kayalibay": (1, (48, 48, 48))}  # torch_compare.py's reduced shapes
 FUSION = "LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION"

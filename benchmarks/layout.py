@@ -17,7 +17,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-
 from results_io import markdown, median_seconds, write_results
 
 # (batch, channels, side) per rank: a decoder level near full resolution; reduced for CPUs.

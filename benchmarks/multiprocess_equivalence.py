@@ -23,7 +23,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-
 from results_io import markdown, write_results  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,8 +101,8 @@ def _config_and_batches(args, count: int):
 
 
 def _sensitivity_here(args) -> dict:
-    from jaxseg.train.build import build_state
     from jaxseg.core.mesh import global_batch, make_mesh
+    from jaxseg.train.build import build_state
     from jaxseg.train.objective import make_objective
     from jaxseg.train.step import compile_train_step
 
@@ -131,8 +130,8 @@ def _sensitivity_here(args) -> dict:
 def _gradient_errors_here(args) -> dict:
     import jax.numpy as jnp
 
-    from jaxseg.models import build_model
     from jaxseg.core.mesh import batch_sharding, make_mesh, replicated
+    from jaxseg.models import build_model
     from jaxseg.train.objective import make_objective
 
     config, _, (batch,) = _config_and_batches(args, 1)

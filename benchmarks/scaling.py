@@ -23,15 +23,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from results_io import markdown, results_dir, write_results  # noqa: E402
 from seed_cases import CASES, case_config  # noqa: E402
 
 from jaxseg.config import load_config  # noqa: E402
+from jaxseg.core.mesh import make_mesh  # noqa: E402
 from jaxseg.perf.scaling import power_law_fit  # noqa: E402
 from jaxseg.perf.step_cost import lower_train_step, random_batch, time_steps  # noqa: E402
 from jaxseg.train.build import build_state  # noqa: E402
-from jaxseg.core.mesh import make_mesh  # noqa: E402
 
 # (case, sizes per side) for each rank: the full sweep, and the reduced one for CPUs.
 SIZE_SWEEP = {"2d": ("lungs", (128, 256, 512, 768, 1024)), "3d": ("kayalibay", (64, 96, 128, 160))}

@@ -27,8 +27,8 @@ def main() -> None:
     import numpy as np
 
     from jaxseg.config import load_config
-    from jaxseg.train.build import build_state
     from jaxseg.core.mesh import global_batch, make_mesh
+    from jaxseg.train.build import build_state
     from jaxseg.train.objective import make_loss_fn
     from jaxseg.train.step import compile_train_step
 

@@ -31,17 +31,16 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
 import jax  # noqa: E402
 import torch  # noqa: E402
-
 from results_io import markdown, write_results  # noqa: E402
 from seed_cases import CASES, case_config  # noqa: E402
 from torch_models import dice_ce_loss, parameter_count, torch_network  # noqa: E402
 
-from jaxseg.perf.peaks import achieved_tflops, lookup_peak  # noqa: E402
-from jaxseg.perf.step_cost import lower_train_step, model_flops, random_batch  # noqa: E402
-from jaxseg.train.build import build_state  # noqa: E402
 from jaxseg.core.mesh import make_mesh  # noqa: E402
 from jaxseg.core.state import model_variables  # noqa: E402
 from jaxseg.core.state import parameter_count as jax_parameter_count  # noqa: E402
+from jaxseg.perf.peaks import achieved_tflops, lookup_peak  # noqa: E402
+from jaxseg.perf.step_cost import lower_train_step, model_flops, random_batch  # noqa: E402
+from jaxseg.train.build import build_state  # noqa: E402
 
 # (batch, spatial) per case on CPUs. One network per entry: lungs and nuclei share unet2d_sigmoid.
 REDUCED = {"pig_ct_2d": (4, (64, 64)), "nuclei": (4, (64, 64)), "propagation": (4, (64, 64)),

@@ -28,17 +28,16 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from results_io import markdown, results_dir, write_results  # noqa: E402
 from seed_cases import CASES, DETECTION_CASE, case_config, detection_config  # noqa: E402
 
+from jaxseg.core.mesh import global_batch, make_mesh  # noqa: E402
 from jaxseg.perf.peaks import achieved_tflops, device_peak, mfu  # noqa: E402
 from jaxseg.perf.step_cost import StepMemory, lower_train_step, model_flops, random_batch, time_steps  # noqa: E402
 from jaxseg.train.build import build_state  # noqa: E402
 from jaxseg.train.detection_state import build_detection_state  # noqa: E402
 from jaxseg.train.detection_step import detection_train_step  # noqa: E402
 from jaxseg.train.step import compile_step  # noqa: E402
-from jaxseg.core.mesh import global_batch, make_mesh  # noqa: E402
 
 VARIANTS = [("float32", False), ("bfloat16", False), ("float32", True), ("bfloat16", True)]
 # --variants reduced (CPU budget): remat only where it matters most, the 3D blocks of seed 000.

@@ -14,7 +14,6 @@ import argparse
 
 import jax
 import jax.numpy as jnp
-
 from results_io import markdown, median_seconds, write_results
 
 from jaxseg.models.blocks import Upsample

@@ -17,13 +17,13 @@ import ml_collections
 import numpy as np
 
 from jaxseg.config import ConfigError
+from jaxseg.core.state import TrainState
 from jaxseg.data.cases import LoadedCase
 from jaxseg.inference import simulated_correction_curve
+from jaxseg.inference.propagation_model import model_mask_step, organ_slices, propagation_classes
 from jaxseg.io.atomic import atomic_path, write_text_atomic
 from jaxseg.models.facts import NetworkFacts
 from jaxseg.report import correction_curves_figure
-from jaxseg.inference.propagation_model import model_mask_step, organ_slices, propagation_classes
-from jaxseg.core.state import TrainState
 
 
 class PropagationEvaluation:

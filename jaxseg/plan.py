@@ -19,14 +19,14 @@ from collections.abc import Callable, Sequence
 import jax
 import ml_collections
 
-from jaxseg.tasks import get_task
-from jaxseg.tasks.segmentation import SegmentationTask
 from jaxseg.config import ConfigError, config_from_json
+from jaxseg.core.mesh import mesh_from_config
 from jaxseg.models import downsampling_factor
 from jaxseg.models.info import config_model_info
 from jaxseg.perf.step_cost import compile_train_step_for, random_batch, step_memory, time_steps
+from jaxseg.tasks import get_task
+from jaxseg.tasks.segmentation import SegmentationTask
 from jaxseg.train.build import build_state
-from jaxseg.core.mesh import mesh_from_config
 
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from jaxseg.data.datasets import prepare_image
 from jaxseg.data.images2d import image_channels
+from jaxseg.inference.predictor import Predictor
 from jaxseg.io import (
     ReadError,
     Volume,
@@ -20,7 +21,6 @@ from jaxseg.io import (
 from jaxseg.io.dicom_seg_write import write_dicom_seg
 from jaxseg.io.image2d import MASK_WRITE_SUFFIXES
 from jaxseg.io.nifti import is_nifti
-from jaxseg.inference.predictor import Predictor
 
 
 def read_input(input_path: str | Path, colour: str = "gray", max_voxels: int | None = None) -> Volume:

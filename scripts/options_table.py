@@ -7,10 +7,10 @@ import re
 import sys
 from pathlib import Path
 
+import tests.test_detection_options_act as det
+import tests.test_options_act as act
 from jaxseg.config.schema import base_config
 from jaxseg.models.presets import PRESETS
-import tests.test_options_act as act
-import tests.test_detection_options_act as det
 
 OA = "tests/test_options_act.py"
 DA = "tests/test_detection_options_act.py"

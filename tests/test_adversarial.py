@@ -10,9 +10,9 @@ from jaxseg.config import ConfigError, load_config
 from jaxseg.losses import adversarial_loss, cross_entropy
 from jaxseg.models import UNet
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator, binarised_foreground
-from jaxseg.train.restore import restore
 from jaxseg.train.loop import fit
 from jaxseg.train.optim import alternating
+from jaxseg.train.restore import restore
 from tests.conftest import tiny_overrides
 
 

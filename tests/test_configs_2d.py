@@ -13,8 +13,8 @@ from jaxseg.evaluate import evaluate_runs
 from jaxseg.io import read_dicom_image
 from jaxseg.metrics import average_surface_distance, hausdorff_distance
 from jaxseg.tasks import get_task
-from jaxseg.train.restore import restore
 from jaxseg.train.loop import fit
+from jaxseg.train.restore import restore
 from tests.data_samples import CXR, DSB, ISBI, image_folder_subset, msd_spinalcord_contrasts, need
 
 TINY = {"train.steps": 2, "train.log_every": 1, "train.val_every": 2, "train.checkpoint_every": 2,

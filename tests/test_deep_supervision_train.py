@@ -6,11 +6,11 @@ import pytest
 
 from jaxseg import losses
 from jaxseg.config import load_config
+from jaxseg.core.mesh import global_batch, make_mesh
+from jaxseg.core.state import model_variables
 from jaxseg.models import build_model, deep_supervision_outputs
 from jaxseg.train.build import build_state
-from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn, make_objective
-from jaxseg.core.state import model_variables
 from jaxseg.train.step import compile_train_step
 
 RNG = np.random.default_rng(0)

@@ -20,14 +20,13 @@ import numpy as np
 import pytest
 
 from jaxseg.config import ConfigError, load_config
+from jaxseg.core.mesh import make_mesh
 from jaxseg.data.detection import read_detection_index, training_batches
-from jaxseg.inference.detection import detect_images
-from jaxseg.train import detection_step
+from jaxseg.inference.detection import compile_detection_predict_step, detect_images
 from jaxseg.models.detection import FasterRCNN
+from jaxseg.train import detection_step
 from jaxseg.train.detection_state import build_detection_state, build_detector
 from jaxseg.train.loop import fit
-from jaxseg.inference.detection import compile_detection_predict_step
-from jaxseg.core.mesh import make_mesh
 from tests.test_detection_train import CASES, write_radiograph
 
 

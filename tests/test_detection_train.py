@@ -151,10 +151,10 @@ def test_cached_pixels_give_the_same_samples_and_are_decoded_once(rsna_root, tmp
 
 
 def test_train_step_compiles_once_for_batches_of_four(rsna_root):
+    from jaxseg.core.mesh import global_batch, make_mesh
     from jaxseg.train.detection_state import build_detection_state
     from jaxseg.train.detection_step import detection_train_step
     from jaxseg.train.step import compile_step
-    from jaxseg.core.mesh import global_batch, make_mesh
 
     config = load_config("pneumonia_faster_rcnn", [f"data.root={rsna_root}", *TINY,
                                                    "optimizer.warmup_steps=0", "detection.frozen_convs=2"])

@@ -11,16 +11,33 @@ from scipy import ndimage
 
 from jaxseg.bench import task_training, train_rate
 from jaxseg.config import ConfigError, load_config
-from jaxseg.data.augment import (AffineMap, SpatialAugmentation, _resample_label, _upsample, crop_padded,
-                                 resample_at, rotation_matrix)
-from jaxseg.data.device_augment import (_DOMAIN, DeviceAugmentation, _flip_turn_matrix, block_margin, contrast,
-                                        gamma, gaussian_blur, resample, sample_positions, smooth_field)
+from jaxseg.core.mesh import global_batch, make_mesh
+from jaxseg.data.augment import (
+    AffineMap,
+    SpatialAugmentation,
+    _resample_label,
+    _upsample,
+    crop_padded,
+    resample_at,
+    rotation_matrix,
+)
 from jaxseg.data.datasets import open_dataset
+from jaxseg.data.device_augment import (
+    _DOMAIN,
+    DeviceAugmentation,
+    _flip_turn_matrix,
+    block_margin,
+    contrast,
+    gamma,
+    gaussian_blur,
+    resample,
+    sample_positions,
+    smooth_field,
+)
 from jaxseg.data.intensity import IntensityAugmentation, _contrast, _gamma
 from jaxseg.data.pipeline import training_data
 from jaxseg.train.augment import compile_augmentation, with_augmentation
 from jaxseg.train.loop import fit
-from jaxseg.core.mesh import global_batch, make_mesh
 from tests.conftest import tiny_overrides
 
 OFF = IntensityAugmentation()

@@ -1,7 +1,6 @@
 """The training engine: accumulation, schedules, sharding, interruption, resumption, checkpoint-info."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,14 +11,14 @@ import numpy as np
 import pytest
 
 from jaxseg.config import load_config
+from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.build import build_state
-from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints, with_metric_ema
 from jaxseg.train.checkpoint_info import checkpoint_info, params_digest
 from jaxseg.train.loop import fit
-from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
 from jaxseg.train.optim import learning_rate_schedule
+from jaxseg.train.restore import restore
 from jaxseg.train.step import compile_train_step
 from tests.conftest import tiny_overrides, wait_for
 

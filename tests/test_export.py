@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from jaxseg.cli import main
-from jaxseg.data.datasets import prepare_image
 from jaxseg.core.mesh import local_mesh
-from jaxseg.inference.predictor import Predictor, predict_step
-from jaxseg.train.restore import restore
+from jaxseg.data.datasets import prepare_image
 from jaxseg.export import export_model, load_model, segment_image
+from jaxseg.inference.predictor import Predictor, predict_step
 from jaxseg.io import ReadError, read_nifti
+from jaxseg.train.restore import restore
 
 WINDOWS = ["inference.mode=sliding_window", "inference.roi_size=(16,16)", "inference.mirror_axes=(0,1)"]
 

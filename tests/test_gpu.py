@@ -7,9 +7,9 @@ import pytest
 from jax.sharding import Mesh
 
 from jaxseg.config import base_config, set_value, validate
+from jaxseg.core.mesh import DATA_AXIS, SPACE_AXIS
 from jaxseg.perf.step_cost import lower_train_step, random_batch, time_steps
 from jaxseg.train.build import build_state
-from jaxseg.core.mesh import DATA_AXIS, SPACE_AXIS
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(jax.default_backend() != "gpu",
                                                   reason=f"no GPU: jax's default backend is {jax.default_backend()}")]

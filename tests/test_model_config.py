@@ -8,9 +8,9 @@ import optax
 import pytest
 
 from jaxseg.config import ConfigError, base_config, config_from_json, load_config
+from jaxseg.core.state import TrainState
 from jaxseg.losses import cross_entropy
 from jaxseg.models import UNet, build_model
-from jaxseg.core.state import TrainState
 from jaxseg.train.step import train_step
 from tests.model_helpers import count, random_variables, variable_shapes
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from jaxseg.config import ConfigError, load_config
-from jaxseg.train.restore import restore
-from jaxseg.train.checkpoint_info import checkpoint_info
 from jaxseg.core.mesh import make_mesh, mesh_from_config
+from jaxseg.train.checkpoint_info import checkpoint_info
+from jaxseg.train.restore import restore
 from tests.conftest import tiny_overrides, wait_for
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ import pytest
 
 from jaxseg import losses
 from jaxseg.config import ConfigError, load_config
+from jaxseg.core.state import TrainState
 from jaxseg.models import build_model
 from jaxseg.train.objective import LOSSES, make_loss_fn, make_objective
-from jaxseg.core.state import TrainState
 from jaxseg.train.step import train_step
 from tests.model_helpers import random_variables
 

@@ -13,13 +13,13 @@ from PIL import Image
 
 from jaxseg.cli import main
 from jaxseg.config import load_config
+from jaxseg.core.state import TrainState
 from jaxseg.data.cases import LoadedCase
 from jaxseg.io import GeometryMismatchError, ReadError, Volume, read_nifti, write_mask, write_nifti
 from jaxseg.propagate import read_slice_mask
+from jaxseg.tasks import get_task
 from jaxseg.train.loop import fit
 from jaxseg.train.optim import learning_rate_schedule
-from jaxseg.core.state import TrainState
-from jaxseg.tasks import get_task
 from tests.conftest import tiny_overrides
 
 

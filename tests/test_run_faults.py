@@ -17,12 +17,12 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jaxseg.config import ConfigError, load_config
+from jaxseg.core.mesh import make_mesh
 from jaxseg.train.build import build_state
 from jaxseg.train.checkpoint import Checkpoints, CheckpointsDamaged, IncompatibleCheckpoint
-from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint_info import params_digest
 from jaxseg.train.loop import fit
-from jaxseg.core.mesh import make_mesh
+from jaxseg.train.restore import restore
 from jaxseg.train.run_folder import WorkdirInUse, locked_workdir
 from tests.conftest import tiny_overrides, wait_for
 

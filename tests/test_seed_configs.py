@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from jaxseg.config import CONFIGS_DIR, load_config
+from jaxseg.core.mesh import local_mesh
 from jaxseg.data.datasets import load_cases, open_dataset
 from jaxseg.data.msd import read_msd_index
 from jaxseg.evaluate import evaluate_runs
-from jaxseg.io import read_nifti
-from jaxseg.train.restore import restore
-from jaxseg.core.mesh import local_mesh
 from jaxseg.inference.predictor import Predictor
+from jaxseg.io import read_nifti
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
+from jaxseg.train.restore import restore
 from tests.conftest import tiny_overrides
 
 BRATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "brats2015_deepmedic_subset"

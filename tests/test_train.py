@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from jaxseg.config import ConfigError, load_config
+from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.data.datasets import open_dataset
 from jaxseg.data.pipeline import training_data
 from jaxseg.train.build import build_state
-from jaxseg.train.restore import restore
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.loop import fit
-from jaxseg.core.mesh import global_batch, make_mesh
 from jaxseg.train.objective import make_loss_fn
+from jaxseg.train.restore import restore
 from jaxseg.train.step import compile_train_step
 from tests.conftest import tiny_overrides
 

@@ -9,12 +9,12 @@ import optax
 import pytest
 
 from jaxseg.config import ConfigError, load_config
+from jaxseg.core.state import TrainState
 from jaxseg.data.tiles import OverlapTileSampler, mirror_pad
 from jaxseg.inference.overlap_tile import overlap_tile_predict, tile_starts
 from jaxseg.losses import cross_entropy
 from jaxseg.models import build_preset
 from jaxseg.train.loop import fit
-from jaxseg.core.state import TrainState
 from jaxseg.train.step import train_step
 from tests.conftest import tiny_overrides
 from tests.model_helpers import random_variables

@@ -23,6 +23,7 @@ from jaxseg.data.cache import PreparedCase
 from jaxseg.data.intensity import IntensityAugmentation
 from jaxseg.io.volume import PLANE_NORMALS
 
+
 def padded_size(size: int, multiple: int) -> int:
     """Smallest multiple of `multiple` that is >= size."""
     return -(-size // multiple) * multiple

@@ -11,9 +11,9 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxseg.data.detection import DetectionImage, Resizing, evaluation_batches
 from jaxseg.core.mesh import batch_sharding, global_batch, replicated
 from jaxseg.core.state import TrainState
+from jaxseg.data.detection import DetectionImage, Resizing, evaluation_batches
 from jaxseg.metrics import average_precision, rsna_map
 from jaxseg.models.detection import HEAD_WEIGHTS, RPN_WEIGHTS, Detections, FasterRCNN, detect, feature_anchors, propose
 

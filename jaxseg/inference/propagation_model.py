@@ -12,11 +12,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxseg.core.state import TrainState, model_variables
 from jaxseg.data.cases import LoadedCase
 from jaxseg.data.slices import padded_size, plane_stack
 from jaxseg.inference.propagation import MaskStepFn, correction_slices, propagate
 from jaxseg.metrics import dice_score
-from jaxseg.core.state import TrainState, model_variables
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,14 @@ from jaxseg.config import ConfigError, base_config, load_config
 from jaxseg.plan import confirm_on_device
 from jaxseg.planning import rules
 from jaxseg.planning.search import MemorySearch, max_slice_shape, search
-from jaxseg.planning.settings import (PLANE_OF_NORMAL, Setting, dataset_settings, nnunet_recipe,
-                                      normalization_settings, to_config)
+from jaxseg.planning.settings import (
+    PLANE_OF_NORMAL,
+    Setting,
+    dataset_settings,
+    nnunet_recipe,
+    normalization_settings,
+    to_config,
+)
 from jaxseg.planning.writer import write_config
 
 

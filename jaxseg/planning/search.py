@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 import ml_collections
 import numpy as np
 
+from jaxseg.core.mesh import mesh_from_config
 from jaxseg.perf.step_cost import step_memory
 from jaxseg.plan import largest_fitting
 from jaxseg.planning import rules
-from jaxseg.core.mesh import mesh_from_config
 
 
 @dataclasses.dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 from jax.sharding import Mesh
 
-from jaxseg.data.device_augment import DeviceAugmentation
 from jaxseg.core.mesh import batch_sharding, replicated
+from jaxseg.data.device_augment import DeviceAugmentation
 
 
 def compile_augmentation(augmentation: DeviceAugmentation, mesh: Mesh):

@@ -6,14 +6,14 @@ import jax
 import ml_collections
 from jax.sharding import Mesh
 
+from jaxseg.core.mesh import replicated
+from jaxseg.core.state import TrainState, create_train_state
 from jaxseg.data.pipeline import VOLUME_SAMPLERS
 from jaxseg.models import build_model
-from jaxseg.models.facts import NetworkFacts
 from jaxseg.models.adversarial import AdversarialSegmenter, MaskDiscriminator
-from jaxseg.core.mesh import replicated
+from jaxseg.models.facts import NetworkFacts
 from jaxseg.tasks import get_task
 from jaxseg.train.optim import alternating, make_optimizer
-from jaxseg.core.state import TrainState, create_train_state
 
 
 def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tuple[int, ...] | None = None) -> TrainState:

@@ -24,11 +24,11 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers
 
-from jaxseg.tasks import get_task
 from jaxseg.config import ConfigError, config_from_json
+from jaxseg.core.state import TrainState
+from jaxseg.tasks import get_task
 from jaxseg.train.checksums import checksum_mismatch, shape_records, state_checksums, structure_mismatch
 from jaxseg.train.distributed import barrier
-from jaxseg.core.state import TrainState
 
 ITEMS = ("state", "data_iterator", "config", "checksums")
 JSON_FILES = ("_CHECKPOINT_METADATA", "metrics/metrics")  # read by orbax when it opens the folder

@@ -9,9 +9,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxseg.train.restore import restore
-from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.core.state import parameter_count
+from jaxseg.train.checkpoint import Checkpoints
+from jaxseg.train.restore import restore
 
 
 def params_digest(params: Any) -> str:

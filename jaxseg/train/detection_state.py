@@ -13,11 +13,11 @@ import optax
 from flax import traverse_util
 from jax.sharding import Mesh
 
+from jaxseg.core.mesh import replicated
+from jaxseg.core.state import TrainState
 from jaxseg.io import ReadError
 from jaxseg.models.detection import FasterRCNN
-from jaxseg.core.mesh import replicated
 from jaxseg.train.optim import make_optimizer
-from jaxseg.core.state import TrainState
 
 # Smallest canvas the parameters are initialised on: their shapes do not depend on the image size.
 _INIT_SIZE = 64

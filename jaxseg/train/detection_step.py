@@ -11,10 +11,19 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxseg.losses import sampled_cross_entropy, smooth_l1
-from jaxseg.models.detection import HEAD_WEIGHTS, RPN_WEIGHTS, FasterRCNN, anchor_targets, feature_anchors, propose, roi_targets
-from jaxseg.train.detection_state import RNG_IMPL
 from jaxseg.core.state import TrainState
+from jaxseg.losses import sampled_cross_entropy, smooth_l1
+from jaxseg.models.detection import (
+    HEAD_WEIGHTS,
+    RPN_WEIGHTS,
+    FasterRCNN,
+    anchor_targets,
+    feature_anchors,
+    propose,
+    roi_targets,
+)
+from jaxseg.train.detection_state import RNG_IMPL
+
 
 def detection_loss(params, apply_fn, batch: dict[str, jax.Array], key: jax.Array,
                    d: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:

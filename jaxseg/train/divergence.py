@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxseg.core.state import TrainState
 from jaxseg.train.checkpoint import Checkpoints
 from jaxseg.train.checksums import host_array
-from jaxseg.core.state import TrainState
 
 
 class TrainingDiverged(FloatingPointError):

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import Mesh
 
-from jaxseg.models import deep_supervision_outputs
-from jaxseg.models.blocks import center_crop
 from jaxseg.core.mesh import batch_sharding, replicated
 from jaxseg.core.state import TrainState
+from jaxseg.models import deep_supervision_outputs
+from jaxseg.models.blocks import center_crop
 
 LossFn = Callable[[jax.Array, jax.Array], jax.Array]
 
