@@ -132,8 +132,10 @@ OTHER = {
                           "CSV labels map to class 1; AP reported per class name"),
     "detection.max_boxes": ([f"{DA}::test_max_boxes_pads_batches_and_refuses_more"],
                             "by design no value changes (padding); the batch's box axis and the error asserted"),
-    "detection.frozen_convs": (["tests/test_detection_train.py::test_train_step_compiles_once_for_batches_of_four"],
-                               "at 2, conv1_2 stays as initialised and conv2_1 changes in training (asserted)"),
+    "detection.frozen_convs": (["tests/test_detection_train.py::test_train_step_compiles_once_for_batches_of_four",
+                                f"{DA}::test_frozen_convs_is_refused_for_a_backbone_without_vgg16_convolutions"],
+                               "at 2, conv1_2 stays as initialised and conv2_1 changes in training (asserted); "
+                               "refused with resnet_fpn, which has no VGG16 convolutions to freeze"),
     "detection.roi_positive_fraction": ([f"{DA}::test_sampler_settings_reach_the_training_loss[roi]",
                                          "tests/test_detection_targets.py::test_roi_sampling_bands_counts_and_labels"],
                                         "the loss's RoI sampler receives it; the 25 % cap (32 of 128) asserted"),
@@ -162,7 +164,8 @@ OTHER = {
     "layout.colour": (["tests/test_data_2d.py::test_dsb_nuclei_binary_border_and_colour"], "rgb vs gray channels"),
     "layout.nuclei_border": (["tests/test_data_2d.py::test_dsb_nuclei_binary_border_and_colour"], "class 2 outlines"),
     "layout.label_name": (["tests/test_data_2d.py::test_dicom_series_folders_with_seg_and_nifti_labels"],
-                          "GAP: the reader's argument is tested, not the config key's wiring"),
+                          "a config with layout.label_name = liver_mask reads each series folder's liver_mask "
+                          "file (asserted); the reader refuses a folder without one"),
     "layout.class_names": (["tests/test_data_2d.py::test_dicom_series_folders_with_seg_and_nifti_labels",
                             "tests/test_io_2d.py::test_2d_label_maps_are_palette_images_with_a_sidecar_naming_the_classes"],
                            "class names in the index and the label-map sidecar"),

@@ -142,6 +142,12 @@ def test_dicom_series_folders_with_seg_and_nifti_labels(tmp_path):
     os.unlink(root / "pat2" / "label.nii.gz")
     with pytest.raises(ReadError, match=r"pat2: DICOM series needs one label file label"):
         read_dicom_folders(root, "label", (), 2)
+    # The config key `layout.label_name` picks the label file of each series folder.
+    os.symlink(DCMQI / "nifti" / "liver.nii.gz", root / "pat2" / "liver_mask.nii.gz")
+    os.rename(root / "pat1" / "ct" / "label.dcm", root / "pat1" / "ct" / "liver_mask.dcm")
+    config = config_for(root, tmp_path / "cache", **{"data.source": "dicom_folders", "model.num_classes": 2,
+                                                      "layout.label_name": "liver_mask"})
+    assert [c.label.name for c in read_index(config, tmp_path).cases] == ["liver_mask.dcm", "liver_mask.nii.gz"]
 
 
 def test_bad_images_are_reported_and_counted_not_fatal(tmp_path, caplog):

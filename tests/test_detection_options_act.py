@@ -131,10 +131,17 @@ def _backbone_shapes(config) -> dict:
 
 def test_the_backbone_key_builds_that_backbone(rsna_root):
     """resnet_fpn replaces VGG16's 13 convolutions (the frozen ones among them) by ResNet-50 stages."""
-    names = {b: sorted(_backbone_shapes(_config(rsna_root, {**FRAME, **SINK, "detection.backbone": b})))
+    names = {b: sorted(_backbone_shapes(_config(rsna_root, {**FRAME, **SINK, "detection.backbone": b,
+                                                             "detection.frozen_convs": 0})))
              for b in ("vgg16", "resnet_fpn")}
     assert names["vgg16"] == sorted(f"conv{b}_{i}" for b, n in enumerate((2, 2, 3, 3, 3), 1) for i in range(1, n + 1))
     assert names["resnet_fpn"] and not set(names["resnet_fpn"]) & set(names["vgg16"])
+
+
+def test_frozen_convs_is_refused_for_a_backbone_without_vgg16_convolutions(rsna_root):
+    with pytest.raises(ConfigError, match=r"^config key 'detection.frozen_convs' = 4 freezes VGG16 convolutions: set "
+                                          r"it to 0 for 'detection.backbone' = 'resnet_fpn'$"):
+        _config(rsna_root, {**FRAME, **SINK, "detection.backbone": "resnet_fpn", "detection.frozen_convs": 4})
 
 
 def test_backbone_weights_replace_the_initial_backbone(rsna_root, tmp_path):

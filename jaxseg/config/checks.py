@@ -350,3 +350,6 @@ def check_detection(config: ml_collections.ConfigDict) -> None:
     if any(post > pre for pre, post in zip(d.rpn_pre_nms, d.rpn_post_nms)):
         raise ConfigError(f"config key 'detection.rpn_post_nms' = {tuple(d.rpn_post_nms)} keeps more proposals than "
                           f"'detection.rpn_pre_nms' = {tuple(d.rpn_pre_nms)} decodes")
+    if d.frozen_convs and d.backbone != "vgg16":
+        raise ConfigError(f"config key 'detection.frozen_convs' = {d.frozen_convs} freezes VGG16 convolutions: set it "
+                          f"to 0 for 'detection.backbone' = {d.backbone!r}")

@@ -232,7 +232,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.detection.flip_p = 0.5  # Horizontal flip probability in training.
     c.detection.backbone = "vgg16"  # vgg16 | resnet_fpn (its P4 level), both at stride 16.
     c.detection.width = 1.0  # Backbone channel multiplier (1.0: VGG16's 64..512, ResNet-50's 64..2048).
-    c.detection.frozen_convs = 4  # vgg16: the first convolutions are not trained (seed 002: 4).
+    c.detection.frozen_convs = 4  # vgg16: the first convolutions are not trained (seed 002: 4); 0 for resnet_fpn.
     c.detection.backbone_weights = ""  # .npz of backbone parameters ("conv1_1/kernel", ...); empty: random init.
     c.detection.rpn_features = 512  # Channels of the RPN's 3x3 convolution.
     c.detection.fc_features = 4096  # Width of the head's fc6 and fc7.

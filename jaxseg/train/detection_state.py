@@ -29,7 +29,7 @@ RNG_IMPL = "rbg"
 def build_detector(config: ml_collections.ConfigDict) -> FasterRCNN:
     d = config.detection
     return FasterRCNN(num_classes=config.model.num_classes, backbone=d.backbone, width=d.width,
-                      frozen_convs=d.frozen_convs if d.backbone == "vgg16" else 0,
+                      frozen_convs=d.frozen_convs,
                       num_anchors=len(d.anchor_scales) * len(d.anchor_ratios), rpn_features=d.rpn_features,
                       fc_features=d.fc_features, roi_size=d.roi_size, sampling_ratio=d.sampling_ratio)
 
