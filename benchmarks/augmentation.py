@@ -102,7 +102,8 @@ def main() -> None:
                       "device / CPU"], rows)
     table += (f"\n\n{'Reduced: ' if args.reduced else ''}{samples} CPU-path samples and {args.steps} device calls per "
               f"row; the device path runs on the CPU backend, on the same {os.cpu_count()} cores, shared with other "
-              f"jobs (load average {os.getloadavg()[0]:.1f} at the end): contended timings, expect ~2x run-to-run spread.")
+              f"jobs (load average {os.getloadavg()[0]:.1f} at the end): contended timings, expect ~2x run-to-run "
+              f"spread.")
     print(table)
     write_results("augmentation", {"reduced": args.reduced, "steps": args.steps, "cpu_samples": samples,
                                    "results": results}, table)

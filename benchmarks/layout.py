@@ -54,7 +54,8 @@ def measure(rank: int, batch: int, channels: int, side: int, dtype, steps: int) 
     # Same values, both layouts: the kernel gradients must agree (bf16: to its precision).
     tolerance = 1e-4 if dtype == jnp.float32 else 5e-2
     for a, b in zip(last(kernels, x_last)[0], first(kernels, x_first)[0]):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tolerance, atol=tolerance * float(jnp.abs(a).max()))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=tolerance,
+                                   atol=tolerance * float(jnp.abs(a).max()))
     last_s = median_seconds(last, (kernels, x_last), steps)
     first_s = median_seconds(first, (kernels, x_first), steps)
     return {"rank": f"{rank}d", "dtype": jnp.dtype(dtype).name, "batch": batch, "channels": channels, "side": side,

@@ -46,7 +46,8 @@ def main() -> None:
                 rows.append({"case": name, "preset": case.preset, "dtype": dtype, "remat": remat,
                              "batch": case.batch, "spatial": list(case.spatial), "peak_bytes": memory.peak_bytes,
                              "temp_bytes": memory.temp_bytes, "argument_bytes": memory.argument_bytes,
-                             "fits_budget": memory.peak_bytes <= budget, "fits_default_pool": memory.peak_bytes <= pool})
+                             "fits_budget": memory.peak_bytes <= budget,
+                             "fits_default_pool": memory.peak_bytes <= pool})
                 print(rows[-1])
     table = markdown(["case", "dtype", "remat", "batch x shape", "step peak GiB", f"fits {args.budget}",
                       f"fits default pool ({pool / 2**30:.1f} GiB)"],

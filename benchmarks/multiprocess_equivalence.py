@@ -41,7 +41,8 @@ def _train(workdir: Path, processes: int, devices: int, config: str, steps: int)
 
 
 def _leaves(tree) -> dict[str, np.ndarray]:
-    return {jax.tree_util.keystr(p): np.asarray(x, np.float64).ravel() for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {jax.tree_util.keystr(p): np.asarray(x, np.float64).ravel()
+            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 def relative_differences(a, b) -> tuple[dict[str, float], float]:
@@ -142,7 +143,8 @@ def _gradient_errors_here(args) -> dict:
     def gradient(module):
         def fn(params, stats, image, label):
             def loss(p):
-                logits, _ = module.apply({"params": p, "batch_stats": stats}, image, train=True, mutable=["batch_stats"])
+                logits, _ = module.apply({"params": p, "batch_stats": stats}, image, train=True,
+                                         mutable=["batch_stats"])
                 return loss_fn(logits, label)
             return jax.grad(loss)(params)
         return fn
@@ -156,7 +158,8 @@ def _gradient_errors_here(args) -> dict:
                                                   batch["label"]))
     jax.config.update("jax_enable_x64", True)
     exact = jax.device_get(jax.jit(gradient(model.clone(dtype=jnp.float64, param_dtype=jnp.float64)))(
-        *(jax.tree.map(lambda a: np.asarray(a, np.float64), v) for v in (variables["params"], variables["batch_stats"])),
+        *(jax.tree.map(lambda a: np.asarray(a, np.float64), v)
+          for v in (variables["params"], variables["batch_stats"])),
         batch["image"].astype(np.float64), batch["label"]))
     errors = {}
     for devices, g in grads.items():
@@ -193,7 +196,8 @@ def main() -> None:
         payload["sensitivity"] = on_four_devices("sensitivity", args)
         for name, per_step in payload["sensitivity"].items():
             print(f"{name} vs 4 devices, parameters after each step: {' '.join(f'{v:.2g}' for v in per_step)}")
-            rows.append([f"parameters after {args.steps} steps, 1 process: {name} vs 4 devices", per_step[-1], "", None])
+            rows.append([f"parameters after {args.steps} steps, 1 process: {name} vs 4 devices", per_step[-1], "",
+                         None])
     write_results("multiprocess_equivalence", payload,
                   markdown(["comparison", "relative difference (all leaves)", "largest leaf", "its difference"], rows))
 

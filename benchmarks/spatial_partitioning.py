@@ -57,7 +57,8 @@ def main() -> None:
         print(f"{row['spatial_devices']} device(s): {row['temp_bytes_per_device'] / 2**20:8.1f} MiB temporary "
               f"per device ({row['memory_ratio']:.2f} x), losses {['%.6f' % v for v in row['losses']]}")
     result = {"device": jax.devices()[0].device_kind, "batch": [2, size, size, size, 1], "rows": rows}
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / jax.default_backend() / "spatial_partitioning.json"
+    out = (Path(args.out) if args.out
+           else Path(__file__).parent / "results" / jax.default_backend() / "spatial_partitioning.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}", file=sys.stderr)

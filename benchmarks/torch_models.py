@@ -186,8 +186,9 @@ class TorchUNet(nn.Module):
             decoded[level] = x
         logits = self.heads[str(self.coarsest)](decoded[self.coarsest])
         for level in range(self.coarsest - 1, -1, -1):
-            logits = F.interpolate(logits, size=decoded[level].shape[2:], align_corners=False,
-                                   mode={2: "bilinear", 3: "trilinear"}[self.rank]) + self.heads[str(level)](decoded[level])
+            logits = (F.interpolate(logits, size=decoded[level].shape[2:], align_corners=False,
+                                    mode={2: "bilinear", 3: "trilinear"}[self.rank])
+                      + self.heads[str(level)](decoded[level]))
         return logits
 
 

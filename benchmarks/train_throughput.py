@@ -89,7 +89,8 @@ def measure_detection(reduced: bool, steps: int, warmup: int = 1) -> dict:
     state = build_detection_state(config, mesh)
     rng = np.random.default_rng(0)
     boxes = np.zeros((batch, config.detection.max_boxes, 4), np.float32)
-    boxes[:, :2] = [[0.1 * size, 0.2 * size, 0.45 * size, 0.8 * size], [0.55 * size, 0.2 * size, 0.9 * size, 0.8 * size]]
+    boxes[:, :2] = [[0.1 * size, 0.2 * size, 0.45 * size, 0.8 * size],
+                    [0.55 * size, 0.2 * size, 0.9 * size, 0.8 * size]]
     host = {"image": rng.normal(size=(batch, size, size, config.model.in_channels)).astype(np.float32),
             "boxes": boxes, "labels": np.ones((batch, config.detection.max_boxes), np.int32),
             "box_valid": np.arange(config.detection.max_boxes)[None].repeat(batch, 0) < 2,

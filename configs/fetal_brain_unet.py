@@ -21,8 +21,9 @@ Being one person, the three cases test that the recipe runs, not how it generali
 axial slices per case and batch 8 an epoch is 2 steps: the rate halves at steps 20 and 40 (epochs
 10 and 20), and training stops after 30 epochs.
 
-Exactly the seed: the network with its one sigmoid output and BCE. Differences, and why: the batch size is not stated for this U-Net: 8,
-the seed's batch for its U-Net+GAN at 512^2; intensities are z-scored per volume.
+Exactly the seed: the network with its one sigmoid output and BCE. Differences, and why: the batch
+size is not stated for this U-Net: 8, the seed's batch for its U-Net+GAN at 512^2; intensities are
+z-scored per volume.
 """
 
 from jaxseg.config import base_config

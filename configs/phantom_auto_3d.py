@@ -2,7 +2,8 @@
 
 Fingerprint: phantom-d6ec1fd3078b/fingerprint.json in the prepared cache. Budget 8.00 GiB per device.
 Target spacing (6, 6, 8) mm, median shape after resampling (64, 64, 32.5) voxels, patch (64, 64, 24), batch 2.
-Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch and batch by XLA's memory analysis of this train step).
+Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch
+and batch by XLA's memory analysis of this train step).
 Patch covers 73.8% of the median image: nnU-Net's cascade rule (25%) needs no low-resolution stage.
 """
 

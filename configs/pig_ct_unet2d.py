@@ -1,10 +1,12 @@
-"""Seed 000, 2D: residual U-Net (depth 6, base 16) on CT slices of one anatomical plane.
+r"""Seed 000, 2D: residual U-Net (depth 6, base 16) on CT slices of one anatomical plane.
 
 Train one network per plane and fuse their probabilities at evaluation (the seed's "combined",
 its best result, per-scan IoU 0.962):
     jaxseg train --config configs/pig_ct_unet2d.py --workdir runs/axial --config.data.root=DATA
-    jaxseg train --config configs/pig_ct_unet2d.py --workdir runs/coronal --config.data.root=DATA --config.data.plane=coronal
-    jaxseg train --config configs/pig_ct_unet2d.py --workdir runs/sagittal --config.data.root=DATA --config.data.plane=sagittal
+    jaxseg train --config configs/pig_ct_unet2d.py --workdir runs/coronal --config.data.root=DATA \
+        --config.data.plane=coronal
+    jaxseg train --config configs/pig_ct_unet2d.py --workdir runs/sagittal --config.data.root=DATA \
+        --config.data.plane=sagittal
     jaxseg evaluate --workdir runs/axial --workdir runs/coronal --workdir runs/sagittal --out runs/combined
 DATA: a Decathlon/nnU-Net raw folder of CT scans with a binary label (1 = edible tissue); the
 seed's Norsvin pig scans are not public.

@@ -310,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
                              description="Segment a NIfTI volume or a DICOM series folder and write the label map "
                              "as NIfTI in the input's geometry, so it overlays the input in 3D Slicer or ITK-SNAP; or "
-                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its size. "
+                             "segment a 2D image (PNG, JPEG, TIFF, a DICOM radiograph) into a PNG label map of its "
+                             "size. "
                              "A DICOM series with a .dcm output gives a DICOM SEG that references the series.")
     model = predict.add_mutually_exclusive_group(required=True)
     model.add_argument("--checkpoint", help="run folder (its best checkpoint) or a step folder")
@@ -340,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "of the model's data.plane, numbered from the patient's inferior (axial), posterior "
                                "(coronal) or left (sagittal) side. Writes the object's mask as NIfTI in INPUT's "
                                "geometry. Overrides: --config.propagation.stop_after_empty=N stops a direction after "
-                               "N empty slices; --config.inference.threshold=P keeps pixels whose foreground probability reaches P "
+                               "N empty slices; --config.inference.threshold=P keeps pixels whose foreground "
+                               "probability reaches P "
                                "(default 0.5).")
     propagate.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
     propagate.add_argument("input", help="a .nii or .nii.gz volume, or a DICOM series folder")
@@ -363,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "that cannot be read are skipped and listed (or stop it: prepare.on_error=fail).")
     prepare.add_argument("--config", required=True, help=CONFIG_HELP)
     prepare.add_argument("--workdir", help="run folder whose prepared/ holds the cache when data.cache_dir is empty")
-    prepare.add_argument("--json", action="store_true", help="print JSON (keys folder, cases, prepared, reused, failed)")
+    prepare.add_argument("--json", action="store_true",
+                         help="print JSON (keys folder, cases, prepared, reused, failed)")
     prepare.set_defaults(run=_cmd_prepare)
 
     split = sub.add_parser("split", help="the train, val and test cases of a config's dataset",
@@ -454,7 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--input-shape", help="D,H,W,C or H,W,C (default: the config's training input, else the "
                       "preset's reference input)")
     info.add_argument("--json", action="store_true",
-                      help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, ...)")
+                      help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, "
+                      "...)")
     info.set_defaults(run=_cmd_model_info)
     return parser
 

@@ -107,9 +107,9 @@ def evaluate_runs(runs: Sequence[str | Path], split: str = "test", out: str | Pa
 
 
 def evaluate_label_maps(restored: Sequence[Restored], workdir: Path, split: str, out: Path, data: str | Path | None,
-                        progress: bool, predict: Callable[[LoadedCase], np.ndarray], labels: dict[int, str] | None = None,
-                        same_classes: bool = True, extra: Callable[[Path], dict] | None = None,
-                        prediction_format: str = "label-map") -> dict:
+                        progress: bool, predict: Callable[[LoadedCase], np.ndarray],
+                        labels: dict[int, str] | None = None, same_classes: bool = True,
+                        extra: Callable[[Path], dict] | None = None, prediction_format: str = "label-map") -> dict:
     """The report of label-map predictions: predict(case) -> labels (I, J, K) uint8 for each case of
     the split (`dataset_cases`), measured against its reference for `labels` (default the dataset's).
 

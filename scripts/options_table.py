@@ -31,7 +31,8 @@ OTHER = {
     "data.source": (["tests/test_data_2d.py::test_isbi_membranes_are_class_1_of_one_slice_volumes",
                      "tests/test_data_2d.py::test_kaggle_dsb_layout_equals_the_instance_maps",
                      "tests/test_data_2d.py::test_dicom_series_folders_with_seg_and_nifti_labels"],
-                    "each layout's reader gives recorded label sums; every recorded run reads phantom/msd data through it"),
+                    "each layout's reader gives recorded label sums; every recorded run reads phantom/msd data "
+                    "through it"),
     "data.root": ([f"{OA}::test_a_run_with_many_options_gives_its_recorded_values",
                    "tests/test_data_cli.py::test_a_config_without_data_root_says_to_set_it"],
                   "the recorded runs read the tiny phantoms from it; unset is an error naming the key"),
@@ -57,8 +58,10 @@ OTHER = {
                          "skip counts and names bad cases; fail stops"),
     "prepare.slice_size": (["tests/test_pad_rule.py::test_resized_slices_match_too",
                             "tests/test_configs_2d.py::test_config_trains_tiny"],
-                           "resized slices asserted; the 2D configs' recorded tiny runs (slow) train on resized slices"),
-    "sampling.tile_size": (["tests/test_valid_padding.py::test_a_valid_padding_unet_trains_and_validates_by_overlap_tile",
+                           "resized slices asserted; the 2D configs' recorded tiny runs (slow) train on resized "
+                           "slices"),
+    "sampling.tile_size": (["tests/test_valid_padding.py::"
+                            "test_a_valid_padding_unet_trains_and_validates_by_overlap_tile",
                             "tests/test_valid_padding.py::test_valid_padding_settings_that_cannot_work_are_errors"],
                            "the valid-padding run trains on tiles of this size"),
     "augment.device": ([f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[slices]",
@@ -66,7 +69,8 @@ OTHER = {
                        "recorded run + ablation; device transforms equal the scipy path"),
     "phantom.num_cases": (["tests/test_synthetic.py::test_dataset_layout"], "the generated dataset's case count"),
     "phantom.shape": (["tests/test_synthetic.py::test_phantom_anatomy_and_hounsfield_units"], "generated volume shape"),
-    "phantom.spacing_mm": (["tests/test_synthetic.py::test_phantom_is_stored_lps_with_matching_affine"], "affine spacing"),
+    "phantom.spacing_mm": (["tests/test_synthetic.py::test_phantom_is_stored_lps_with_matching_affine"],
+                           "affine spacing"),
     "phantom.seed": (["tests/test_synthetic.py::test_cases_and_seeds_differ"], "different seeds, different phantoms"),
     "model.name": (["tests/test_model_config.py::test_a_preset_selected_by_name_with_its_seed_count",
                     "tests/test_model_presets.py::test_preset_parameter_counts_match_the_seeds"],
@@ -84,7 +88,8 @@ OTHER = {
                       "valid padding: output 60 for input 100, labels cropped to it"),
     "model.dtype": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_lowers_peak_memory",
                      "tests/test_deep_supervision_train.py::test_deep_supervision_trains_under_accumulation_bf16_and_remat"],
-                    "bf16 trains (loss falls by 0.8x); a recorded bf16 value would tie the test to one CPU's bf16 rounding"),
+                    "bf16 trains (loss falls by 0.8x); a recorded bf16 value would tie the test to one CPU's bf16 "
+                    "rounding"),
     "model.remat": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_lowers_peak_memory"],
                     "by design no value changes; the compiled step's temporary memory must drop (asserted)"),
     "inference.batch_size": (["tests/test_train.py::test_tiny_end_to_end_with_the_cli"],
@@ -152,9 +157,11 @@ OTHER = {
     "adversarial.enabled": ([f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[adversarial]",
                              "tests/test_adversarial.py::test_adversarial_config_trains_in_the_ordinary_loop"],
                             "the adversarial run's frame: segmenter + discriminator parameters"),
-    "layout.image_dir": (["tests/test_configs_2d.py::test_config_trains_tiny", "tests/test_data_2d.py::test_isbi_membranes_are_class_1_of_one_slice_volumes"],
+    "layout.image_dir": (["tests/test_configs_2d.py::test_config_trains_tiny",
+                          "tests/test_data_2d.py::test_isbi_membranes_are_class_1_of_one_slice_volumes"],
                          "images read from it (recorded tiny runs on the real 2D sets, slow)"),
-    "layout.mask_dir": (["tests/test_data_2d.py::test_isbi_membranes_are_class_1_of_one_slice_volumes"], "masks read from it"),
+    "layout.mask_dir": (["tests/test_data_2d.py::test_isbi_membranes_are_class_1_of_one_slice_volumes"],
+                        "masks read from it"),
     "layout.mask_suffix": (["tests/test_data_2d.py::test_chest_xray_lungs_take_the_ignore_value_as_background"],
                            "masks matched by it"),
     "layout.label_values": (["tests/test_data_2d.py::test_chest_xray_lungs_take_the_ignore_value_as_background"],
@@ -172,7 +179,8 @@ OTHER = {
     "propagation.stop_after_empty": (["tests/test_propagation_run.py::test_the_validator_stops_after_empty_slices",
                                       "tests/test_inference.py::test_stop_rule_and_corrections_overwrite_outwards"],
                                      "validation Dice 14/15 without, 6/7 with the stop after one empty slice"),
-    "propagation.correction_fractions": (["tests/test_propagation_run.py::test_evaluate_writes_curves_and_one_shot_predictions"],
+    "propagation.correction_fractions": (["tests/test_propagation_run.py::"
+                                          "test_evaluate_writes_curves_and_one_shot_predictions"],
                                          "the curve's points follow the fractions"),
 }
 LOSS_TESTS = ["tests/test_objective.py::test_every_key_a_loss_reads_changes_its_value",
@@ -189,7 +197,8 @@ PRESET_COUNTED = {
 PRESET_TRAINED = {
     "unet": [f"{OA}::test_a_run_with_many_options_gives_its_recorded_values"],
     "ronneberger2015": ["tests/test_valid_padding.py::test_a_valid_padding_unet_trains_and_validates_by_overlap_tile"],
-    "pig_ct_2d": ["tests/test_seed_configs.py::test_pig_ct_unet2d_trains_its_sigmoid_network_and_evaluation_thresholds"],
+    "pig_ct_2d": ["tests/test_seed_configs.py::"
+                  "test_pig_ct_unet2d_trains_its_sigmoid_network_and_evaluation_thresholds"],
     "pig_ct_3d": ["tests/test_seed_configs.py::test_phantom_stand_ins_train"],
     "kayalibay_concat": ["tests/test_seed_configs.py::test_kayalibay_brats_trains_on_brats",
                          "tests/test_seed_configs.py::test_phantom_stand_ins_train"],
@@ -233,7 +242,8 @@ def main() -> int:
         return 1
     preset_options = sorted({o for p in PRESETS.values() for o in p.options})
     lines = ["# Every config key and preset option, and the test that shows it acts (issue 16)", "",
-             "Generated by scripts/options_table.py over `jaxseg.config.schema.base_config()` (every key) and `jaxseg.models.presets."
+             "Generated by scripts/options_table.py over `jaxseg.config.schema.base_config()` (every key) and "
+             "`jaxseg.models.presets."
              "PRESETS` (every option and name); it checks that each named test exists. `(slow)`: the ablation "
              "that leaves one key of a recorded run out (pytest -m slow); the default suite's recorded-value test "
              "fails if a key of its run stops acting, since the ablation showed each one changes the values.", "",
@@ -247,8 +257,10 @@ def main() -> int:
               "set only through the presets plain_rf7 / dilated_rf15.", "", "| option | config key |", "|---|---|"]
     for option in preset_options:
         key = f"model.{option}"
-        lines.append(f"| `{option}` | {'`' + key + '`' if key in keys else 'preset only: tests/test_model_presets.py::test_preset_receptive_fields (7 vs 15)'} |")
-    lines += ["", f"## Presets ({len(PRESETS)})", "", "| model.name | built and counted (exact parameters) | trained in |", "|---|---|---|"]
+        preset_only = "preset only: tests/test_model_presets.py::test_preset_receptive_fields (7 vs 15)"
+        lines.append(f"| `{option}` | {'`' + key + '`' if key in keys else preset_only} |")
+    lines += ["", f"## Presets ({len(PRESETS)})", "",
+              "| model.name | built and counted (exact parameters) | trained in |", "|---|---|---|"]
     for name in PRESETS:
         trained = PRESET_TRAINED.get(name, ["not trained by a test (counted only)"])
         counted = PRESET_COUNTED.get(name, f"{MP}::test_preset_parameter_counts_match_the_seeds")

@@ -130,7 +130,8 @@ def msd_spinalcord_contrasts(root: Path) -> Path:
     for contrast in SPINE_CONTRASTS:
         os.symlink(SPINE / f"sub-unf01_{contrast}.nii.gz", root / "imagesTr" / f"unf01_{contrast}.nii.gz")
         os.symlink(SPINE / f"sub-unf01_{contrast}_seg-manual.nii.gz", root / "labelsTr" / f"unf01_{contrast}.nii.gz")
-        training.append({"image": f"./imagesTr/unf01_{contrast}.nii.gz", "label": f"./labelsTr/unf01_{contrast}.nii.gz"})
+        training.append({"image": f"./imagesTr/unf01_{contrast}.nii.gz",
+                         "label": f"./labelsTr/unf01_{contrast}.nii.gz"})
     (root / "dataset.json").write_text(json.dumps({
         "modality": {"0": "MR"}, "labels": {"0": "background", "1": "cord"}, "training": training}))
     return root

@@ -49,7 +49,8 @@ def test_each_objective_reaches_only_its_own_network():
     # The summed loss's gradient is each network's own objective's gradient.
     total = jax.grad(lambda p: adversarial_loss(model.apply({"params": p}, image, labels, method="training_outputs"),
                                                 labels, cross_entropy, 0.5))(params)
-    seg = _grads(model, params, image, labels, [lambda o: cross_entropy(o["logits"], labels), lambda o: 0.5 * generator(o)])
+    seg = _grads(model, params, image, labels,
+                 [lambda o: cross_entropy(o["logits"], labels), lambda o: 0.5 * generator(o)])
     for a, b in zip(jax.tree.leaves(total["segmenter"]), jax.tree.leaves(seg["segmenter"])):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     for a, b in zip(jax.tree.leaves(total["discriminator"]), jax.tree.leaves(d["discriminator"])):
@@ -74,8 +75,9 @@ def test_groups_take_turns():
 
 def test_adversarial_config_trains_in_the_ordinary_loop(phantom_root, tmp_path):
     overrides = tiny_overrides(phantom_root, **{"adversarial.enabled": True, "adversarial.features": (4, 8),
-                                                "adversarial.alternate_every": 2, "train.steps": 4, "train.log_every": 2,
-                                                "train.val_every": 4, "train.checkpoint_every": 4})
+                                                "adversarial.alternate_every": 2, "train.steps": 4,
+                                                "train.log_every": 2, "train.val_every": 4,
+                                                "train.checkpoint_every": 4})
     state = fit(load_config("demo", overrides), tmp_path, progress=False)
     assert set(state.params) == {"segmenter", "discriminator"}
     restored_run = restore(tmp_path / "checkpoints", "latest")
@@ -84,4 +86,5 @@ def test_adversarial_config_trains_in_the_ordinary_loop(phantom_root, tmp_path):
     for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(restored.params)):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="deep_supervision"):
-        load_config("demo", tiny_overrides(phantom_root, **{"adversarial.enabled": True, "model.deep_supervision": True}))
+        load_config("demo", tiny_overrides(phantom_root, **{"adversarial.enabled": True,
+                                                            "model.deep_supervision": True}))

@@ -250,7 +250,8 @@ def test_unreadable_validation_split_stops_training_at_start(phantom_root, tmp_p
                                          rf"\({victim.images[0]}: cannot read the voxel data"):
         fit(config, tmp_path / "run", progress=False)
     checkpoints = tmp_path / "run" / "checkpoints"  # opened (empty) to compare the config before anything else
-    assert not (checkpoints.exists() and any(checkpoints.iterdir())) and not (tmp_path / "run" / "metrics.jsonl").exists()
+    assert (not (checkpoints.exists() and any(checkpoints.iterdir()))
+            and not (tmp_path / "run" / "metrics.jsonl").exists())
 
 
 def test_box_csv_image_ids_cannot_leave_the_image_folder(tmp_path):

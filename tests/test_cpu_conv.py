@@ -66,7 +66,8 @@ def test_several_cpu_devices_keep_the_native_convolution():
     """A forced multi-device CPU (a simulated mesh may split the depth) lowers one 3D convolution."""
     code = ("import jax, jax.numpy as jnp; from jaxseg.models import cpu_conv; x = jnp.ones((1, 4, 4, 4, 2)); "
             "w = jnp.ones((3, 3, 3, 2, 2)); print(jax.jit(lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1, 1), "
-            "'SAME', dimension_numbers=('NDHWC', 'DHWIO', 'NDHWC'))).lower(x, w).as_text().count('stablehlo.convolution'))")
+            "'SAME', dimension_numbers=('NDHWC', 'DHWIO', 'NDHWC'))).lower(x, w).as_text()"
+            ".count('stablehlo.convolution'))")
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip() == "1", done.stderr

@@ -47,7 +47,8 @@ def test_chest_xray_lungs_take_the_ignore_value_as_background(tmp_path):
     config = config_for(CXR, tmp_path, **{"data.source": "image_folders", "layout.mask_dir": "masks",
                                           "layout.label_values": ((0, 0), (127, 0), (255, 1))})
     index = read_index(config, tmp_path)
-    assert len(index.cases) == 20 and all(c.images[0].suffix == ".jpg" and c.label.suffix == ".png" for c in index.cases)
+    assert len(index.cases) == 20 and all(c.images[0].suffix == ".jpg" and c.label.suffix == ".png"
+                                          for c in index.cases)
     number = [c.case_id for c in index.cases].index("f64132c8")  # One of the 2 masks with V7's "Ignore" (127).
     _, loaded = _read(index, number)
     assert loaded.image.array.shape == (2000, 2000, 1, 1)
@@ -67,7 +68,8 @@ def test_axon_myelin_masks_map_stray_values_to_the_nearest_class(tmp_path):
     case, loaded = _read(index, rat2)
     mask = _pixels(case.label)
     counts = np.bincount(volume_pixels(loaded.label).ravel(), minlength=3)
-    assert counts.tolist() == [int((mask < 64).sum()), int(((mask >= 64) & (mask < 192)).sum()), int((mask >= 192).sum())]
+    assert counts.tolist() == [int((mask < 64).sum()), int(((mask >= 64) & (mask < 192)).sum()),
+                               int((mask >= 192).sum())]
     rat6 = [c.case_id for c in index.cases].index("sub-rat6_sample-data15_SEM")  # grey + alpha: one channel
     assert _read(index, rat6)[1].image.array.shape[-1] == 1
 
@@ -178,5 +180,6 @@ def test_planar_sources_are_checked_against_the_config(tmp_path):
         config_for(ISBI, tmp_path, **{"layout.label_values": ((0, 1), (0, 2))})
     need(ISBI)
     with pytest.raises(ConfigError, match="'model.num_classes' = 3 but the dataset"):
-        open_dataset(config_for(ISBI, tmp_path, num_classes=3, **{"data.source": "image_folders",
-                                                                    "layout.label_values": ((0, 1), (255, 0))}), tmp_path)
+        open_dataset(config_for(ISBI, tmp_path, num_classes=3,
+                                **{"data.source": "image_folders", "layout.label_values": ((0, 1), (255, 0))}),
+                     tmp_path)

@@ -238,7 +238,8 @@ def test_seed_004_pairs_on_the_real_multi_organ_ct(tmp_path):
     root = totalseg_ct(tmp_path / "d")
     organs = (1, 3, 5, 7)  # spleen, left kidney, liver, pancreas
     config = config_for(root, tmp_path / "cache", 2, **{
-        "task": "propagation", "data.sampler": "pairs", "model.in_channels": 2, "data.clip_hu": (-1024, 1024), "data.ct_divisor": 500,
+        "task": "propagation", "data.sampler": "pairs", "model.in_channels": 2, "data.clip_hu": (-1024, 1024),
+        "data.ct_divisor": 500,
         "sampling.pair_classes": organs, "augment.prior_rotate_deg": 1.0, "augment.prior_scale": 0.1,
         "augment.flip_p": 0.5, "augment.rotate_p": 1.0, "augment.scale_p": 1.0, "augment.scale_range": (0.8, 1.2),
         "data.batch_size": 4})

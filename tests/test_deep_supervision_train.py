@@ -34,7 +34,8 @@ def _one_step(config):
     return before, variables, jax.device_get(new_state.params), float(metrics["loss"])
 
 
-@pytest.mark.parametrize("head", ["softmax", pytest.param("sigmoid", marks=pytest.mark.slow)])  # CI time: one head by default
+# CI time: one head by default
+@pytest.mark.parametrize("head", ["softmax", pytest.param("sigmoid", marks=pytest.mark.slow)])
 def test_deep_supervision_trains_the_decoder_heads_on_the_weighted_loss(head):
     config = _config("model.deep_supervision=true", f"model.head={head}")
     before, variables, after, loss = _one_step(config)

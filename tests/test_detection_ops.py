@@ -102,7 +102,8 @@ def test_nms_vmaps_over_a_batch():
 def _golden(prefix):
     data = np.load(GOLDEN)
     names = sorted({k.split("/")[1] for k in data.files if k.startswith(prefix + "/")})
-    return [(name, {k.split("/")[2]: data[k] for k in data.files if k.startswith(f"{prefix}/{name}/")}) for name in names]
+    return [(name, {k.split("/")[2]: data[k] for k in data.files if k.startswith(f"{prefix}/{name}/")})
+            for name in names]
 
 
 @pytest.mark.parametrize("name,case", _golden("nms"))

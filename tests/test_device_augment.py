@@ -131,7 +131,8 @@ def test_elastic_field_blur_and_intensity_equal_scipy():
         expected = ndimage.gaussian_filter(image, [sigma] * 3 + [0], mode="nearest")
         np.testing.assert_allclose(np.asarray(gaussian_blur(jnp.asarray(image), jnp.float32(sigma), 4, (0, 1, 2))),
                                    expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(contrast(jnp.asarray(image), 1.2)), _contrast(image, 1.2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(contrast(jnp.asarray(image), 1.2)), _contrast(image, 1.2), rtol=1e-5,
+                               atol=1e-5)
     np.testing.assert_allclose(np.asarray(gamma(jnp.asarray(image), 0.8)), _gamma(image, 0.8), rtol=1e-4, atol=1e-5)
 
 

@@ -145,7 +145,8 @@ def test_bf16_and_remat_train_and_remat_lowers_peak_memory(phantom_root):
                                            "model.features": (8, 16, 32)})
     rng = np.random.default_rng(0)
     batch = {"image": rng.normal(size=(4, 32, 32, 1)).astype(np.float32),
-             "label": (rng.random((4, 32, 32)) < 0.3).astype(np.int32) * rng.integers(1, 5, (4, 32, 32)).astype(np.int32)}
+             "label": ((rng.random((4, 32, 32)) < 0.3).astype(np.int32)
+                       * rng.integers(1, 5, (4, 32, 32)).astype(np.int32))}
     mesh = make_mesh()
     temp_bytes = {}
     for name, extra in {"fp32": [], "bf16": ["model.dtype=bfloat16"], "remat": ["model.remat=true"]}.items():

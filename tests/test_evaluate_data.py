@@ -121,4 +121,5 @@ def test_an_image_folder_run_scores_another_image_folder_in_its_own_layout(disc_
 
 def test_another_layout_without_its_layout_keys_is_an_error_naming_the_key(disc_run, other_discs, tmp_path, capsys):
     assert main(["evaluate", "--workdir", str(disc_run), "--data", str(other_discs), "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == f"jaxseg: error: {other_discs}: no labels/ folder (config key 'layout.mask_dir')\n"
+    assert capsys.readouterr().err == (f"jaxseg: error: {other_discs}: no labels/ folder "
+                                       "(config key 'layout.mask_dir')\n")

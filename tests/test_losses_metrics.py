@@ -34,7 +34,8 @@ def test_per_class_overlap_and_summary():
     assert scores == {"a": {"Dice": pytest.approx(2 / 3), "IoU": pytest.approx(1 / 2)},
                       "b": {"Dice": pytest.approx(4 / 5), "IoU": pytest.approx(2 / 3)}}
     summary = summarize([{"case_id": "c1", "metrics": scores},
-                         {"case_id": "c2", "metrics": {"a": {"Dice": 1.0, "IoU": 1.0}, "b": {"Dice": 0.0, "IoU": 0.0}}}])
+                         {"case_id": "c2",
+                          "metrics": {"a": {"Dice": 1.0, "IoU": 1.0}, "b": {"Dice": 0.0, "IoU": 0.0}}}])
     assert summary["mean"]["a"]["Dice"] == pytest.approx((2 / 3 + 1) / 2)
     assert summary["mean"]["b"]["IoU"] == pytest.approx(1 / 3)
     assert summary["foreground_mean"]["Dice"] == pytest.approx(((2 / 3 + 1) / 2 + 0.4) / 2)

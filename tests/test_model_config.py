@@ -28,8 +28,8 @@ def test_a_preset_selected_by_name_with_its_seed_count():
 
 
 def test_config_keys_override_the_preset():
-    config = load_config("demo", ["model.name=propagation_unet", "model.features=None", "model.depth=2", "model.in_channels=2",
-                                  "model.up=linear", "model.up_kernel=3", "model.dtype=bfloat16",
+    config = load_config("demo", ["model.name=propagation_unet", "model.features=None", "model.depth=2",
+                                  "model.in_channels=2", "model.up=linear", "model.up_kernel=3", "model.dtype=bfloat16",
                                   "model.convs_per_level=(1,2,2)", "model.remat=true"])
     model = build_model(config.model)
     assert model.features == (64, 128, 256) and model.up == "linear" and model.convs_per_level == (1, 2, 2)
@@ -37,8 +37,8 @@ def test_config_keys_override_the_preset():
 
 
 def test_config_with_network_keys_survives_json():
-    config = load_config("demo", ["model.name=nnunet_2d", "model.features=None", "model.depth=4", "model.convs_per_level=(2,1,1,1,1)",
-                                  "model.dropout=0.1"])
+    config = load_config("demo", ["model.name=nnunet_2d", "model.features=None", "model.depth=4",
+                                  "model.convs_per_level=(2,1,1,1,1)", "model.dropout=0.1"])
     restored = config_from_json(config.to_json())
     assert restored.to_dict() == config.to_dict()
     assert build_model(restored.model) == build_model(config.model)
@@ -49,7 +49,8 @@ def test_config_with_network_keys_survives_json():
     ("model.block=dense", "option 'block' = 'dense'"),
     ("model.name=fpn_resnet", "option 'features' does not apply to model 'fpn_resnet'"),
     ("model.depth=3", "give either features or base_features"),  # configs/demo.py sets model.features.
-    ("model.padding=valid", "does not fit the valid-padding network: input length 64 reaches level 3 with an odd length 9"),
+    ("model.padding=valid",
+     "does not fit the valid-padding network: input length 64 reaches level 3 with an odd length 9"),
     ("model.up_kernel=two", "config key 'model.up_kernel' expects int"),
     ("model.fusion=maybe", "config key 'model.fusion' expects true or false"),
     ("model.features=(8,)", "'model.features' = (8,) is invalid"),

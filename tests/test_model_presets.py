@@ -95,7 +95,8 @@ def test_fpn_resnet_is_resnet50_plus_the_fpn():
 
 def test_original_unet_maps_572_to_388():
     model = build_preset("ronneberger2015")
-    out = jax.eval_shape(model.apply, variable_shapes(model, (1, 572, 572, 1)), jax.ShapeDtypeStruct((1, 572, 572, 1), jnp.float32))
+    out = jax.eval_shape(model.apply, variable_shapes(model, (1, 572, 572, 1)),
+                         jax.ShapeDtypeStruct((1, 572, 572, 1), jnp.float32))
     assert out.shape == (1, 388, 388, 2)
 
 

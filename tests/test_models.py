@@ -148,7 +148,8 @@ def test_valid_padding_forward_is_finite_and_skips_are_cropped_at_the_centre():
     x = np.arange(2 * 6 * 7 * 3).reshape(2, 6, 7, 3)
     np.testing.assert_array_equal(center_crop(x, (2, 3)), x[:, 2:4, 2:5])
     model = UNet(features=(2, 4), padding="valid", norm="none")
-    logits = np.asarray(jax.jit(model.apply)(random_variables(model, (1, 20, 20, 1)), np.ones((1, 20, 20, 1), np.float32)))
+    logits = np.asarray(jax.jit(model.apply)(random_variables(model, (1, 20, 20, 1)),
+                                             np.ones((1, 20, 20, 1), np.float32)))
     assert logits.shape == (1, 4, 4, 2) and np.isfinite(logits).all()
 
 
@@ -249,7 +250,8 @@ def test_initialisers_under_jit_are_flaxs():
     in the last bit, in Flax too)."""
     key, shape = jax.random.key(7), (3, 3, 16, 64)
     traced = jax.jit(lambda k: kernel_initializer("he")(k, shape))(key)
-    np.testing.assert_array_equal(np.asarray(traced), np.asarray(jax.jit(lambda k: FLAX_INITIALIZERS["he"](k, shape))(key)))
+    np.testing.assert_array_equal(np.asarray(traced),
+                                  np.asarray(jax.jit(lambda k: FLAX_INITIALIZERS["he"](k, shape))(key)))
 
 
 @pytest.mark.parametrize("options, message", [

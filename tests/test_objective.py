@@ -92,7 +92,8 @@ def test_a_sigmoid_head_reads_one_output_per_foreground_class():
     (["loss.name=cross_entropy", "loss.pos_weight=2.0"], "'loss.pos_weight' = 2.0 has no effect"),
     (["loss.name=bce"], "reads a sigmoid head, but the model's head is softmax (use loss.name = 'cross_entropy'"),
     (["loss.name=cross_entropy", "model.head=sigmoid"], "(use loss.name = 'bce'"),
-    (["loss.name=dice", "model.head=sigmoid", "loss.include_background=true"], "'loss.include_background' = True has no effect"),
+    (["loss.name=dice", "model.head=sigmoid", "loss.include_background=true"],
+     "'loss.include_background' = True has no effect"),
     (["inference.threshold=0.3"], "'inference.threshold' = 0.3 has no effect"),
 ])
 def test_loss_keys_that_would_not_act_are_errors(overrides, message):
@@ -129,5 +130,6 @@ def test_every_loss_name_trains_one_step(name, activation):
     new_state, metrics = jax.jit(lambda s, b: train_step(s, b, loss_fn))(state, batch)
     logits = model.apply(variables, batch["image"], train=True, mutable=["batch_stats"])[0]
     assert float(metrics["loss"]) == pytest.approx(float(loss_fn(logits, batch["label"])), rel=1e-5)
-    moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()), new_state.params, state.params)
+    moved = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()), new_state.params,
+                         state.params)
     assert max(jax.tree.leaves(moved)) > 0

@@ -31,7 +31,8 @@ def _model_inputs(tmp_path, **overrides):
         return np.zeros((*images.shape[:3], 2), np.float32)
 
     model_shape = model_grid_shape(loaded.image.shape, loaded.image.spacing, 2, config.prepare)
-    volume_probabilities(record, loaded.image.array, 2, config.inference, 1, 8, np.asarray(loaded.pad_value), model_shape)
+    volume_probabilities(record, loaded.image.array, 2, config.inference, 1, 8, np.asarray(loaded.pad_value),
+                         model_shape)
     return sample["image"], sent[0][0], prepared.pad_value, loaded.pad_value, image
 
 
@@ -54,7 +55,8 @@ def test_resized_slices_match_too(tmp_path):
 
 
 def test_inference_runs_on_the_training_grid_of_resampled_models():
-    """A model trained at prepare.spacing_mm sees volumes at that spacing; probabilities come back on the file's grid."""
+    """A model trained at prepare.spacing_mm sees volumes at that spacing; probabilities come back on the
+    file's grid."""
     import ml_collections
 
     prepare = ml_collections.ConfigDict({"slice_size": (), "spacing_mm": (2.0, 2.0, 4.0)})

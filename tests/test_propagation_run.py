@@ -59,7 +59,8 @@ def test_validator_propagates_each_organ_from_its_middle_slice(phantom_root):
     assert get_task("propagation").validator(config, cases)(copy) == {"val_dice": 1.0}
     empty = _hand_state(lambda prior: jnp.stack([jnp.ones_like(prior), -jnp.ones_like(prior)], axis=-1))
     # Only the annotated slice is found: Dice 2A / (A + S A) = 2 / (S + 1), for 2 organs of case a, 2 of case b.
-    assert get_task("propagation").validator(config, cases)(empty)["val_dice"] == pytest.approx((2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
+    assert get_task("propagation").validator(config, cases)(empty)["val_dice"] == pytest.approx(
+        (2 / 9 + 2 / 9 + 2 / 6 + 2 / 6) / 4)
     only_spleen = _tiny(phantom_root, **{"propagation.classes": (2,)})
     assert get_task("propagation").validator(only_spleen, cases[1:])(empty)["val_dice"] == pytest.approx(2 / 6)
     with pytest.raises(ValueError, match="no validation case holds any organ"):

@@ -233,7 +233,8 @@ def test_a_diverging_run_stops_with_exit_2_before_saving_non_finite_state(phanto
 
 def test_sigterm_at_a_validation_step_records_the_validation(phantom_root, tmp_path):
     process = subprocess.Popen(_command(tmp_path, phantom_root, **{"train.steps": 3000, "train.log_every": 1,
-                                                                   "train.val_every": 1, "train.checkpoint_every": 1000}),
+                                                                   "train.val_every": 1,
+                                                                   "train.checkpoint_every": 1000}),
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(tmp_path / "metrics.jsonl", process)
     process.send_signal(signal.SIGTERM)

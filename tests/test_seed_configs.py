@@ -66,8 +66,10 @@ def _train_tiny(name: str, overrides: list[str], workdir: Path) -> None:
 
 
 # [loss at step 1, loss at step 2, validation Dice] of each tiny run (recorded on a CPU).
-GOLDEN_TINY = {"pig_ct_unet2d": [0.8962143, 0.8300817, 0.006234943], "pig_ct_unet3d": [1.2388151, 1.2190425, 0.003946782],
-               "kayalibay_hand": [4.6158967, 4.6139917, 0.01601243], "kayalibay_brats": [4.7244391, 4.7431931, 2.498172e-05]}
+GOLDEN_TINY = {"pig_ct_unet2d": [0.8962143, 0.8300817, 0.006234943],
+               "pig_ct_unet3d": [1.2388151, 1.2190425, 0.003946782],
+               "kayalibay_hand": [4.6158967, 4.6139917, 0.01601243],
+               "kayalibay_brats": [4.7244391, 4.7431931, 2.498172e-05]}
 
 
 TINY_TRAIN = {"train.steps": 2, "train.log_every": 1, "train.val_every": 2, "train.checkpoint_every": 2}
@@ -110,7 +112,8 @@ def test_pig_ct_unet2d_trains_its_sigmoid_network_and_evaluation_thresholds(phan
     restored_run = restore(tmp_path / "run")
 
     state = restored_run.state
-    case = load_cases(open_dataset(config, tmp_path / "run")[1]["test"], config, open_dataset(config, tmp_path / "run")[0])[0]
+    case = load_cases(open_dataset(config, tmp_path / "run")[1]["test"], config,
+                      open_dataset(config, tmp_path / "run")[0])[0]
     probabilities = Predictor.create(config, state, local_mesh()).segment(case.image, case.pad_value)[1]
     assert probabilities.shape[-1] == 4
     for threshold in (0.5, 0.6):

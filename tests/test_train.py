@@ -100,8 +100,8 @@ def test_tiny_end_to_end_with_the_cli(phantom_root, tmp_path):
     result = subprocess.run([sys.executable, "-m", "jaxseg", "evaluate", "--workdir", str(run)],
                             check=True, cwd=REPO, capture_output=True, text=True, timeout=600)
     summary = json.loads((run / "eval" / "summary.json").read_text())
-    assert set(summary) == {"task", "checkpoints", "split", "distance_unit", "metric_per_case", "mean", "foreground_mean",
-                            "n_cases", "n_failed", "failed_cases"}
+    assert set(summary) == {"task", "checkpoints", "split", "distance_unit", "metric_per_case", "mean",
+                            "foreground_mean", "n_cases", "n_failed", "failed_cases"}
     assert summary["distance_unit"] == "mm" and (summary["n_cases"], summary["n_failed"]) == (1, 0)
     assert len(summary["metric_per_case"]) == 1
     assert set(summary["mean"]) == {"liver", "spleen", "kidney", "spine"}

@@ -230,7 +230,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
             f"'train.grad_accum_steps' = {config.train.grad_accum_steps}"
         )
     if config.data.folds and config.data.fold >= config.data.folds:
-        raise ConfigError(f"config key 'data.fold' = {config.data.fold} must be below 'data.folds' = {config.data.folds}")
+        raise ConfigError(f"config key 'data.fold' = {config.data.fold} must be below 'data.folds' = "
+                          f"{config.data.folds}")
     if config.data.folds and config.data.num_test:
         raise ConfigError(f"config key 'data.num_test' = {config.data.num_test} must be 0 with 'data.folds' = "
                           f"{config.data.folds}: the test cases are fold 'data.fold'")
@@ -293,8 +294,8 @@ def check_segmentation_model(config: ml_collections.ConfigDict, thresholds_foreg
     head = model_head(config.model)
     _validate_loss(config.loss, head)
     if config.inference.threshold != 0.5 and head == "softmax" and not thresholds_foreground:
-        raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it thresholds "
-                          "sigmoid heads' outputs and slice propagation's foreground probability (task = "
+        raise ConfigError(f"config key 'inference.threshold' = {config.inference.threshold} has no effect: it "
+                          "thresholds sigmoid heads' outputs and slice propagation's foreground probability (task = "
                           "propagation); softmax heads take the arg-max")
 
 
@@ -329,14 +330,17 @@ def _validate_loss(loss: ml_collections.ConfigDict, activation: str) -> None:
         raise ConfigError(f"config key 'loss.name' = {loss.name!r} is invalid: expected one of {', '.join(LOSSES)}")
     heads = LOSSES[loss.name].keys
     if activation not in heads:
-        other = {"sigmoid": "bce", "softmax": "cross_entropy"}[activation] if loss.name in ("bce", "cross_entropy") else None
+        other = ({"sigmoid": "bce", "softmax": "cross_entropy"}[activation] if loss.name in ("bce", "cross_entropy")
+                 else None)
         raise ConfigError(f"config key 'loss.name' = {loss.name!r} reads a {' or '.join(heads)} head, but the model's "
-                          f"head is {activation}" + (f" (use loss.name = {other!r} or set model.head)" if other else ""))
+                          f"head is {activation}"
+                          + (f" (use loss.name = {other!r} or set model.head)" if other else ""))
     defaults, read = base_config().loss, loss_keys_read(loss, activation)
     for key in loss:
         if key != "name" and key not in read and loss[key] != defaults[key]:
             raise ConfigError(f"config key 'loss.{key}' = {loss[key]!r} has no effect: loss.name = {loss.name!r} "
-                              f"under a {activation} head reads " + (", ".join(f"loss.{k}" for k in sorted(read)) or "no option"))
+                              f"under a {activation} head reads "
+                              + (", ".join(f"loss.{k}" for k in sorted(read)) or "no option"))
 
 
 def check_detection(config: ml_collections.ConfigDict) -> None:

@@ -207,7 +207,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.layout.unlisted_values = "error"  # error | nearest: a mask value not in label_values (stray pixels).
     c.layout.colour = "gray"  # 2D images: gray (colour by luminance) | rgb (grey repeated); alpha dropped.
     c.layout.nuclei_border = False  # dsb2018: class 2 marks each nucleus's outline (separates touching ones).
-    c.layout.label_name = "label"  # dicom_folders: the label file in each series folder (.nii.gz, .nii, .nrrd, .dcm SEG).
+    # dicom_folders: the label file in each series folder (.nii.gz, .nii, .nrrd, .dcm SEG).
+    c.layout.label_name = "label"
     c.layout.class_names = ()  # Names of classes 0, 1, ... (image_folders, dicom_folders); () means generic names.
     # Slice propagation (task = "propagation", seed 004): validation, evaluation, `jaxseg propagate`.
     c.propagation = ml_collections.ConfigDict()

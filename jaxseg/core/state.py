@@ -15,7 +15,8 @@ class TrainState(train_state.TrainState):
     """Flax's TrainState plus the model's `batch_stats` collection (empty without batch norm), the
     key from which each step's dropout randomness is folded (so a resumed run draws the same), and
     the running average of the validation metric that picks the best checkpoint (-inf before the
-    first validation, not NaN: multi-process placement checks that every process holds equal values; checkpointed so that a resumed run picks the same best step)."""
+    first validation, not NaN: multi-process placement checks that every process holds equal values;
+    checkpointed so that a resumed run picks the same best step)."""
 
     batch_stats: Any = None
     rng: jax.Array | None = None

@@ -85,7 +85,8 @@ def prepare_dataset(config: ml_collections.ConfigDict, workdir: str | Path | Non
                          config.prepare.on_error, progress, config.io.max_voxels)
 
 
-def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None, progress: bool = False) -> PrepareSummary:
+def prepare_all(config: ml_collections.ConfigDict, workdir: str | Path | None,
+                progress: bool = False) -> PrepareSummary:
     """`jaxseg prepare`: every case of the config's dataset into its cache (data.cache_dir, else WORKDIR/prepared)."""
     cache_root(config, workdir)  # Before a phantom dataset is generated anywhere.
     index, _ = open_dataset(config, workdir, same_classes=False)  # Preparing does not depend on the model.

@@ -92,7 +92,8 @@ def read_detection_index(config: ml_collections.ConfigDict) -> list[DetectionIma
     return images
 
 
-def detection_splits(config: ml_collections.ConfigDict, images: Sequence[DetectionImage]) -> dict[str, tuple[DetectionImage, ...]]:
+def detection_splits(config: ml_collections.ConfigDict,
+                     images: Sequence[DetectionImage]) -> dict[str, tuple[DetectionImage, ...]]:
     """train / val / test images by `data.num_val`, `data.num_test`, `data.split_seed` (and folds), or
     pinned by `data.test_cases` / `data.val_cases` (see `jaxseg.data.splits`)."""
     return config_split(config, images)
@@ -204,11 +205,13 @@ def training_batches(config: ml_collections.ConfigDict, images: Sequence[Detecti
         return batch_iterator(sampler, batch_size * shard_count, config.seed, config.data.workers, shard_index,
                               shard_count)
     except ValueError as err:
-        raise ConfigError(f"config key 'data.batch_size' does not fit the {len(images)} training images: {err}") from None
+        raise ConfigError(f"config key 'data.batch_size' does not fit the {len(images)} training images: "
+                          f"{err}") from None
 
 
 def evaluation_batches(images: Sequence[DetectionImage], resizing: Resizing, batch_size: int,
-                       failed: list[dict] | None = None) -> Iterator[tuple[list[DetectionImage], dict[str, np.ndarray]]]:
+                       failed: list[dict] | None = None
+                       ) -> Iterator[tuple[list[DetectionImage], dict[str, np.ndarray]]]:
     """Every image once, unflipped, in fixed-size batches: the last is filled up by repeating its
     first image (drop the extra results: the list gives the real images of each batch).
 

@@ -129,7 +129,7 @@ def smooth_field(noise: jax.Array, shape: tuple[int, ...], alpha: float) -> jax.
     weights = [jnp.asarray(interpolation_matrix(s, c)) for s, c in zip(shape, noise.shape[1:])]
     smooth = gaussian_blur(noise, jnp.float32(1.0), int(_TRUNCATE + 0.5), tuple(range(1, len(shape) + 1)))
     letters = "xyz"[: len(shape)]
-    spec = f"c{letters.upper()}," + ",".join(f"{l}{l.upper()}" for l in letters) + f"->c{letters}"
+    spec = f"c{letters.upper()}," + ",".join(f"{letter}{letter.upper()}" for letter in letters) + f"->c{letters}"
     field = jnp.einsum(spec, smooth, *weights)
     axes = tuple(range(1, len(shape) + 1))
     return alpha * field / (field.std(axis=axes, keepdims=True) + 1e-12)
@@ -196,7 +196,7 @@ class DeviceAugmentation:
         positions, on_grid = jax.vmap(lambda k: self.positions(k, batch["label"].shape[1:]))(keys[:, 0])
 
         def resample_all(exact: bool):
-            return lambda i, l, p: jax.vmap(lambda *a: resample(*a, self.onehot_values, exact))(i, l, p)
+            return lambda i, label, p: jax.vmap(lambda *a: resample(*a, self.onehot_values, exact))(i, label, p)
 
         # Flips and turns alone put every position on a voxel: a gather gives the interpolation's values.
         image, label = jax.lax.cond(on_grid.all(), resample_all(True), resample_all(False),

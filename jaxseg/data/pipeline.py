@@ -106,7 +106,8 @@ def training_data(config: ml_collections.ConfigDict, workdir: str | Path | None,
     summary = prepare_dataset(config, workdir, index, cases)
     prepared = open_prepared(cases, summary.folder)
     if not prepared:
-        raise ConfigError(f"none of the {len(cases)} training cases could be prepared: see {summary.folder}/summary.json")
+        raise ConfigError(f"none of the {len(cases)} training cases could be prepared: see "
+                          f"{summary.folder}/summary.json")
     if summary.failed:
         log.error("training without %d case(s) that could not be prepared: %s", len(summary.failed),
                   ", ".join(summary.failed))

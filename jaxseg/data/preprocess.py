@@ -40,7 +40,8 @@ class Preprocessing:
     plane: str
 
     @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict, channels: tuple[str, ...], num_classes: int) -> Preprocessing:
+    def from_config(cls, config: ml_collections.ConfigDict, channels: tuple[str, ...],
+                    num_classes: int) -> Preprocessing:
         """Settings from a config; `channels` are the dataset's modalities (for data.normalize = auto)."""
         mode = config.data.normalize
         normalize = tuple(("ct" if c.upper() == "CT" else "zscore") if mode == "auto" else mode for c in channels)
@@ -102,7 +103,8 @@ def slice_resized_shape(shape: tuple[int, ...], axis: int, slice_size: tuple[int
     return tuple(out)
 
 
-def resampled_shape(shape: tuple[int, ...], spacing: tuple[float, ...], spacing_mm: tuple[float, ...]) -> tuple[int, ...]:
+def resampled_shape(shape: tuple[int, ...], spacing: tuple[float, ...],
+                    spacing_mm: tuple[float, ...]) -> tuple[int, ...]:
     """round(shape * spacing / spacing_mm), at least 1 voxel per axis: the grid `resample` gives."""
     out = np.maximum(np.round(np.array(shape) * np.array(spacing) / np.array(spacing_mm)), 1).astype(int)
     return tuple(int(s) for s in out)

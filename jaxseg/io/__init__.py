@@ -40,7 +40,8 @@ __all__ = [
     "Box", "GeometryMismatchError", "Image2D", "MissingTagError", "ReadError", "Segmentation",
     "SeriesSelectionError", "SliceSpacingError", "Volume", "check_boxes_inside", "check_same_grid",
     "check_same_size", "describe", "image_volume", "is_planar_file", "one_slice_affine",
-    "prediction_suffix", "read_planar_image", "volume_pixels", "write_label_map", "format_description", "nifti_codes", "read_box_csv", "read_dicom_image",
+    "prediction_suffix", "read_planar_image", "volume_pixels", "write_label_map", "format_description", "nifti_codes",
+    "read_box_csv", "read_dicom_image",
     "read_dicom_seg", "read_dicom_series", "read_image", "read_instance_masks", "read_mask", "read_nifti",
     "read_nrrd", "read_rle_csv", "rle_decode", "rle_encode", "write_mask", "write_nifti",
 ]

@@ -64,7 +64,8 @@ def generalized_dice_loss(logits: jax.Array, labels: jax.Array, include_backgrou
                           activation: str = "softmax", w_type: str = "square") -> jax.Array:
     """Generalised Dice (Sudre et al. 2017), MONAI's GeneralizedDiceLoss with the same w_type.
 
-    w_c = 1 / (sum g_c)^2 (square), 1 / sum g_c (simple) or 1 (uniform); loss = 1 - (2 sum_c w_c sum p g + smooth_nr) / (sum_c w_c (sum p + sum g) + smooth_dr),
+    w_c = 1 / (sum g_c)^2 (square), 1 / sum g_c (simple) or 1 (uniform);
+    loss = 1 - (2 sum_c w_c sum p g + smooth_nr) / (sum_c w_c (sum p + sum g) + smooth_dr),
     per sample (mean over samples) or over the batch. A class absent from the targets would get an
     infinite weight: as MONAI, it gets the largest finite weight instead.
     """

@@ -62,4 +62,5 @@ __all__ = [
     "surface_distances",
     "to_csv",
     "volume_error",
+    "xywh_to_xyxy",
 ]

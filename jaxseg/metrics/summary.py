@@ -66,7 +66,8 @@ def markdown_table(summary: dict, metric: str = "Dice") -> str:
         values = [case["metrics"][c][metric] for c in classes]
         lines.append(f"| {case['case_id']} | " + " | ".join(f"{v:.3f}" for v in values) + f" | {np.mean(values):.3f} |")
     means = [summary["mean"][c][metric] for c in classes]
-    lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means) + f" | {summary['foreground_mean'][metric]:.3f} |")
+    lines.append("| **mean** | " + " | ".join(f"{v:.3f}" for v in means)
+                 + f" | {summary['foreground_mean'][metric]:.3f} |")
     failed = summary.get("failed_cases", [])
     if failed:
         lines += ["", f"Means over {len(summary['metric_per_case'])} cases; {len(failed)} failed and are not in them:"]

@@ -157,7 +157,8 @@ class UNet(nn.Module):
                 else:
                     stride = 2
                     first = self.strided_features[level - 1] if self.strided_features else None
-            x = level_block(width, convs, self.block, s, stride, self.dilation, first, name=f"encoder_{level}")(x, train)
+            x = level_block(width, convs, self.block, s, stride, self.dilation, first,
+                            name=f"encoder_{level}")(x, train)
             skips.append(x)
         if self.dropout:
             x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -195,7 +195,7 @@ def write_plans(plans: dict[str, StagePlan], out: str | Path, budget_bytes: int,
                   f"Budget {budget_bytes / 2**30:.2f} GiB per device.",
                   f"Target spacing {_fmt(d['target_spacing'])} mm, median shape after resampling "
                   f"{_fmt(d['median_shape'])} voxels, patch {tuple(d['patch'])}, batch {d['batch']}.",
-                  "Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch "
+                  "Every decision is commented below with the numbers behind it (nnU-Net v2's rules; patch",
                   "and batch by XLA's memory analysis of this train step)."]
         if stage == "3d":
             header.append(f"Patch covers {d['patch_fraction_of_median']:.1%} of the median image: nnU-Net's "

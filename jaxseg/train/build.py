@@ -16,7 +16,8 @@ from jaxseg.tasks import get_task
 from jaxseg.train.optim import alternating, make_optimizer
 
 
-def build_state(config: ml_collections.ConfigDict, mesh: Mesh, spatial_shape: tuple[int, ...] | None = None) -> TrainState:
+def build_state(config: ml_collections.ConfigDict, mesh: Mesh,
+                spatial_shape: tuple[int, ...] | None = None) -> TrainState:
     """A freshly initialised state of the config's task from `config.seed`, replicated over the mesh
     (`Task.build_state`): the one entry point for training, restoring and benchmarks."""
     return get_task(config.task).build_state(config, mesh, spatial_shape)

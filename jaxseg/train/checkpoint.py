@@ -95,7 +95,8 @@ class Checkpoints:
 
     def save(self, step: int, state: TrainState, data_state: dict, config: ml_collections.ConfigDict,
              metrics: dict[str, float] | None = None) -> None:
-        """Start an asynchronous save (with the checksum of every state array); `wait()` or the next save waits for it."""
+        """Start an asynchronous save (with the checksum of every state array); `wait()` or the next save
+        waits for it."""
         self.manager.save(
             step,
             args=ocp.args.Composite(
@@ -166,7 +167,8 @@ class Checkpoints:
             raise IncompatibleCheckpoint(f"checkpoint {self.directory / str(step)} does not fit this config: {problem}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         try:
-            state = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+            state = self.manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
         except Exception as err:  # orbax/tensorstore raise many types for damaged files
             raise DamagedCheckpoint(step, f"{type(err).__name__}: {_first_line(err)}") from None
         if not verified:
@@ -177,7 +179,8 @@ class Checkpoints:
         return Restored(step, config, state, items.get("data_iterator"))
 
     def _stored_arrays(self, step: int) -> Any:
-        """The saved state's array metadata (shapes, dtypes) as a nested dict; DamagedCheckpoint when it does not read."""
+        """The saved state's array metadata (shapes, dtypes) as a nested dict; DamagedCheckpoint when it
+        does not read."""
         try:
             return ocp.StandardCheckpointHandler().metadata(epath.Path(self.directory / str(step) / "state")).tree
         except Exception as err:  # a missing or damaged metadata file
@@ -217,7 +220,8 @@ class Checkpoints:
                                           f"{_first_line(err)})") from None
 
     def _set_aside(self, step: int, reason: str) -> Path:
-        """Rename the step's folder to STEP.damaged (STEP.damaged.N when taken), with a warning; process 0 only renames."""
+        """Rename the step's folder to STEP.damaged (STEP.damaged.N when taken), with a warning; process 0
+        only renames."""
         target = self.directory / f"{step}.damaged"
         for n in itertools.count(1):
             if not target.exists():

@@ -109,7 +109,8 @@ def make_loss_fn(loss: ml_collections.ConfigDict, activation: str = "softmax") -
     return partial(_with_sigmoid_targets, loss_fn) if activation == "sigmoid" else loss_fn
 
 
-def resolve_bce_weights(loss: ml_collections.ConfigDict, class_voxels: Sequence[np.ndarray]) -> ml_collections.ConfigDict:
+def resolve_bce_weights(loss: ml_collections.ConfigDict,
+                        class_voxels: Sequence[np.ndarray]) -> ml_collections.ConfigDict:
     """The `loss` section with seed 000's BCE weights when `loss.bce_weights` = inverse_frequency.
 
     class_voxels: per training case, (num_classes,) voxels of each class (the prepared cache's

@@ -110,7 +110,8 @@ def check_config_unchanged(checkpoints: Checkpoints, config: ml_collections.Conf
 def config_differences(old: ml_collections.ConfigDict, new: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
     """{dotted key: (old value, new value)} for every key whose values differ, compared as JSON."""
     before, after = _flat(json.loads(old.to_json())), _flat(json.loads(new.to_json()))
-    return {k: (before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k)}
+    return {k: (before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys())
+            if before.get(k) != after.get(k)}
 
 
 def _flat(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -57,7 +57,8 @@ def main() -> None:
                        f"roi/{name}/options": np.array([*size, scale, ratio, aligned], np.float64)})
     path = Path(__file__).resolve().parent.parent / "data" / "torchvision_ops.npz"
     np.savez_compressed(path, **arrays)
-    print(f"wrote {path} ({path.stat().st_size} bytes, torchvision {torchvision.__version__}, torch {torch.__version__})")
+    print(f"wrote {path} ({path.stat().st_size} bytes, torchvision {torchvision.__version__}, "
+          f"torch {torch.__version__})")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from jaxseg.models.detection.roi_align import roi_align
 from jaxseg.models.detection.targets import AnchorTargets, RoiTargets, anchor_targets, roi_targets
 
 __all__ = [
-    "BACKBONES", "HEAD_WEIGHTS", "RPN_WEIGHTS", "STRIDE", "VGG16", "AnchorTargets", "Detections", "FasterRCNN", "Proposals", "ResNetFPN",
-    "RPNHead", "RoiTargets", "anchor_grid", "anchor_targets", "base_anchors", "batched_nms", "box_area", "box_iou",
-    "clip_boxes", "decode", "detect", "encode", "feature_anchors", "feature_size", "nms", "propose", "roi_align", "roi_targets",
+    "BACKBONES", "HEAD_WEIGHTS", "RPN_WEIGHTS", "STRIDE", "VGG16", "AnchorTargets", "Detections", "FasterRCNN",
+    "Proposals", "ResNetFPN", "RPNHead", "RoiTargets", "anchor_grid", "anchor_targets", "base_anchors", "batched_nms",
+    "box_area", "box_iou", "clip_boxes", "decode", "detect", "encode", "feature_anchors", "feature_size", "nms",
+    "propose", "roi_align", "roi_targets",
 ]
