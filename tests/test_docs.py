@@ -57,7 +57,8 @@ def test_readme_is_short_and_the_pages_exist():
     readme = (REPO / "README.md").read_text()
     # The Quick start's two commands, verbatim.
     assert "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && jaxseg demo\n" in readme
-    assert "python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && ruff check && pytest\n" in readme
+    assert ("python3 -m venv .venv && . .venv/bin/activate && pip install -e '.[test]' && ruff check && pytest\n"
+            in readme)
 
 
 def _commands(text: str) -> list[str]:
