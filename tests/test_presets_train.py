@@ -7,9 +7,12 @@ Widths: U-Net presets keep their options and take smaller base_features / depth 
 preset's growth kept); ToyFCN, FPNSegmenter and Ciresan2012 have no width config key and train as the
 preset defines them. nnunet_3d and kayalibay_sum (3D presets) train on 3D blocks as
 tests/test_data_fit.py; propagation_resstrided on configs/slice_propagation.py's pairs as the pairs run
-of tests/test_options_act.py. Slow (pytest -m slow): fpn_resnet (ResNet-50 widths, about 45 s on 2
-busy cores) and kayalibay_sum (3D, about 35 s). ciresan2012 is not trained: fit runs the 95^2 patch
-classifier on slices without refusing it and gets an empty output (its strict xfail below, slow).
+of tests/test_options_act.py.
+
+Slow (pytest -m slow; each over 15 s with an empty compilation cache on 2 busy cores): fpn_resnet
+(ResNet-50 widths, 34 s), kayalibay_sum (3D, 26 s) and nnunet_3d (3D, 19-25 s). ciresan2012 is not
+trained: fit runs the 95^2 patch classifier on slices without refusing it and gets an empty output
+(its strict xfail below, slow).
 """
 
 import json
@@ -44,7 +47,7 @@ CASES = {
     # ResNet-50 + FPN; sizes must be multiples of 32.
     "fpn_resnet": ("demo", {"data.batch_size": 2}, (32, 32), [4.1634974, 0.47011501, 0.0038759690], 28_026_436),
 }
-SLOW = {"fpn_resnet", "kayalibay_sum"}
+SLOW = {"fpn_resnet", "kayalibay_sum", "nnunet_3d"}
 
 
 def _train(preset: str, phantom_root, workdir):
