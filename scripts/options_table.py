@@ -208,8 +208,7 @@ PRESET_TRAINED = {
     "propagation_unet": [f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[pairs]"],
     **{name: [f"{PT}::test_preset_trains_to_its_recorded_values[{name}]" + (" (slow)" if name in pt.SLOW else "")]
        for name in pt.CASES},
-    "ciresan2012": ["not trained: fit cannot train this 95^2 patch classifier on slices (empty output, loss 0; "
-                    "tests/test_presets_train.py test_ciresan2012_trains_through_fit is a strict xfail, slow)"],
+    "ciresan2012": [f"{PT}::test_ciresan2012_is_refused_for_training"],
 }
 
 

@@ -282,6 +282,10 @@ def check_segmentation_model(config: ml_collections.ConfigDict, thresholds_foreg
             model.check()
     except ValueError as err:
         raise ConfigError(f"config section 'model' (model.name = {config.model.name!r}): {err}") from None
+    if getattr(model, "patch_classifier", False):
+        raise ConfigError(f"config key 'model.name' = {config.model.name!r} is a patch classifier (one centre pixel "
+                          "per input patch): jaxseg trains networks that predict a label map of their input; "
+                          "`jaxseg model-info` describes it")
     _validate_valid_padding(config, model)
     if getattr(model, "deep_supervision", False) and model.depth < 3:
         raise ConfigError(f"config key 'model.deep_supervision' needs a depth >= 3 (here {model.depth}): nnU-Net's "

@@ -44,6 +44,8 @@ class Ciresan2012(nn.Module):
 
     num_classes: int = 2
     head: str = "softmax"
+    # Not a field: it predicts one pixel per 95^2 patch, not a label map of its input's size.
+    patch_classifier = True
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
