@@ -1,15 +1,45 @@
-"""Shared fixtures: small phantom datasets and tiny configs that train in seconds on a CPU."""
+"""Shared fixtures: small phantom datasets and tiny configs that train in seconds on a CPU.
+
+The session shares one XLA compilation cache (a fresh folder, removed at the end), in this process
+and in the jaxseg processes tests start: many tests compile the same tiny networks and steps, and
+a compiled program found in the cache is not compiled again. Values do not change: the cache holds
+the very executables XLA would build.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+import jax
 import pytest
 
 from jaxseg.config import load_config
 from jaxseg.data.synthetic import write_phantom_dataset
+
+_CACHE_SETTINGS = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def pytest_configure(config):
+    if "JAX_COMPILATION_CACHE_DIR" in os.environ:  # the caller chose a cache: keep it
+        return
+    folder = tempfile.mkdtemp(prefix="jaxseg-tests-xla-cache-")
+    config._jaxseg_xla_cache = folder
+    for name, value in {**_CACHE_SETTINGS, "JAX_COMPILATION_CACHE_DIR": folder}.items():
+        os.environ[name] = value  # inherited by the subprocesses tests start
+        jax.config.update(name.lower(), float(value) if name.endswith("SECS") else
+                          int(value) if name.endswith("BYTES") else value)
+
+
+def pytest_unconfigure(config):
+    if folder := getattr(config, "_jaxseg_xla_cache", None):
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 TINY_PHANTOM = {"num_cases": 5, "shape": (32, 32, 16), "spacing_mm": (12.0, 12.0, 16.0), "seed": 0}
 
