@@ -126,9 +126,10 @@ OTHER = {
                                "rows of the overlay figure asserted for 0-3"),
     "io.max_voxels": (["tests/test_bad_inputs.py::test_claims_over_io_max_voxels_name_the_file_and_the_shape"],
                       "a file over the limit is refused, naming it"),
-    "task": ([f"{DA}::test_a_detection_run_with_many_options_gives_its_recorded_values",
-              "tests/test_detection_train.py::test_rsna_dicoms_train_and_evaluate_end_to_end"],
-             "detection: Faster R-CNN's recorded losses"),
+    "task": (["tests/test_detection_train.py::test_rsna_dicoms_train_and_evaluate_end_to_end",
+              f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[pairs]",
+              "tests/test_task_interface.py::test_a_task_registered_in_a_test_trains_resumes_and_evaluates"],
+             "detection: Faster R-CNN's recorded losses; propagation: the pairs run's; a registered toy task trains"),
     "detection.boxes_csv": (["tests/test_detection_train.py::test_rsna_index_keeps_negatives_and_pads_batches"],
                             "the boxes read through it are asserted"),
     "detection.image_dir": (["tests/test_detection_train.py::test_rsna_index_keeps_negatives_and_pads_batches",
@@ -225,10 +226,11 @@ def main() -> int:
     for run, (_, sink, frame, _, _) in act.RUNS.items():
         for key in sink:
             rows.setdefault(key, ([], "recorded run + slow ablation: leaving it out changes the losses or val Dice"))
-            rows[key][0].append(f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[{run}]")
+            rows[key][0].append(f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[{run}]"
+                                + ("" if run in act.DEFAULT_RUNS else " (slow)"))
             rows[key][0].append(f"{OA}::test_each_option_changes_the_run[{run}-{key}] (slow)")
     for key in det.SINK:
-        rows[key] = ([f"{DA}::test_a_detection_run_with_many_options_gives_its_recorded_values",
+        rows[key] = ([f"{DA}::test_a_detection_run_with_many_options_gives_its_recorded_values (slow)",
                       f"{DA}::test_each_detection_option_changes_the_run[{key}] (slow)"],
                      "recorded run + slow ablation: losses or detections (count, summed score) change")
     for key, (tests, note) in OTHER.items():

@@ -108,6 +108,7 @@ def _run(root, workdir, left_out: str | None = None) -> list[float]:
             float(sum(scores.sum() for _, scores, _ in found))]
 
 
+@pytest.mark.slow  # 20-50 s on 2 cores; the default suite keeps the detection end-to-end run
 def test_a_detection_run_with_many_options_gives_its_recorded_values(rsna_root, tmp_path):
     got = _run(rsna_root, tmp_path)
     assert got == pytest.approx(GOLDEN, rel=1e-4), got

@@ -132,6 +132,7 @@ def _round_trip(series, labels: Volume, names, tmp_path):
     return expected
 
 
+@pytest.mark.slow  # 31 organs of a JPEG 2000 series: 7-19 s; the dcmqi and generated round trips stay default
 def test_round_trip_on_the_totalsegmentator_j2k_series(tmp_path):
     """31 organs of TotalSegmentator's label map of its JPEG 2000 CT series, through a SEG and back.
     The series was anonymised with blank Study and Series Instance UIDs, which a SEG cannot reference:

@@ -179,7 +179,13 @@ def _run(phantom_root, workdir, run: str = "many", left_out: str | None = None) 
     return [*(r["loss"] for r in records), records[-1]["val_dice"]]
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
+# The default suite runs "many" and "pairs"; the slices, blocks and adversarial runs (20-60 s each on
+# 2 cores) are slow-marked to keep it within its 15 minutes, beside their per-key ablations.
+DEFAULT_RUNS = {"many", "pairs"}
+
+
+@pytest.mark.parametrize("run", [r if r in DEFAULT_RUNS else pytest.param(r, marks=pytest.mark.slow)
+                                 for r in sorted(RUNS)])
 def test_a_run_with_many_options_gives_its_recorded_values(run, phantom_root, tmp_path):
     got = _run(phantom_root, tmp_path, run)
     assert got == pytest.approx(RUNS[run][4], rel=1e-4), got

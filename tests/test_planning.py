@@ -141,6 +141,7 @@ def full_peak():
     return _search(2**40, dataset_voxels=0).tried[0][1]
 
 
+@pytest.mark.slow  # compiles the 3D step at several patch sizes: 20-30 s with its fixture
 def test_search_shrinks_the_patch_until_batch_2_fits_and_the_larger_one_does_not(full_peak):
     budget = full_peak - 1
     found = _search(budget, dataset_voxels=1e9)  # No cap: memory limits the batch.

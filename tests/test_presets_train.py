@@ -9,8 +9,9 @@ preset defines them. nnunet_3d and kayalibay_sum (3D presets) train on 3D blocks
 tests/test_data_fit.py; propagation_resstrided on configs/slice_propagation.py's pairs as the pairs run
 of tests/test_options_act.py.
 
-Slow (pytest -m slow; each over 15 s with an empty compilation cache on 2 busy cores): fpn_resnet
-(ResNet-50 widths, 34 s), kayalibay_sum (3D, 26 s) and nnunet_3d (3D, 19-25 s). ciresan2012, a 95^2
+Slow (pytest -m slow): fpn_resnet (ResNet-50 widths, 34 s), kayalibay_sum (3D, 26 s), nnunet_3d (3D,
+19-25 s), and nnunet_2d and propagation_resstrided (10-14 s each), to keep the default suite within its
+15 minutes on 2 cores. ciresan2012, a 95^2
 patch classifier without a label-map output, is refused for training (its test below).
 """
 
@@ -46,7 +47,7 @@ CASES = {
     # ResNet-50 + FPN; sizes must be multiples of 32.
     "fpn_resnet": ("demo", {"data.batch_size": 2}, (32, 32), [4.1634974, 0.47011501, 0.0038759690], 28_026_436),
 }
-SLOW = {"fpn_resnet", "kayalibay_sum", "nnunet_3d"}
+SLOW = {"fpn_resnet", "kayalibay_sum", "nnunet_3d", "nnunet_2d", "propagation_resstrided"}
 
 
 def _train(preset: str, phantom_root, workdir):
