@@ -1,19 +1,15 @@
-"""The `jaxseg` command. Parses the command line and calls the library; no logic of its own.
-
-Heavy modules (JAX, the models) are imported inside each subcommand, so that `--help` and
-config errors answer at once.
-"""
+"""The `jaxseg` command line: its subcommands and options, and `main`, which parses them and runs the
+command (`jaxseg.commands`) with the errors users meet turned into a message and an exit status."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from jaxseg.config import ConfigError, load_config
+from jaxseg import commands
+from jaxseg.config import ConfigError
 
 CONFIG_HELP = (
     "config file (configs/NAME.py, or a name in configs/); override any key with "
@@ -39,227 +35,6 @@ def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return rest, overrides
 
 
-def _cmd_demo(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.demo import run_demo
-
-    run_demo(args.workdir, overrides)
-    return 0
-
-
-def _cmd_train(args: argparse.Namespace, overrides: list[str]) -> int:
-    config = load_config(args.config, overrides)
-    from jaxseg.train.distributed import initialize_distributed
-
-    initialize_distributed(args.coordinator, args.num_processes, args.process_id, args.coordinator_timeout)
-    import jax
-
-    from jaxseg.train.loop import fit
-
-    fit(config, args.workdir, progress=jax.process_index() == 0,
-        resume_with_changed_config=args.resume_with_changed_config)
-    if jax.process_index() == 0:
-        print(f"checkpoints and metrics.jsonl are in {args.workdir}")
-    return 0
-
-
-def _cmd_prepare(args: argparse.Namespace, overrides: list[str]) -> int:
-    config = load_config(args.config, overrides)
-    from jaxseg.data.datasets import prepare_all
-
-    summary = prepare_all(config, args.workdir, progress=True).to_json()
-    status = 1 if summary["failed"] else 0  # Only a complete cache is a success.
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return status
-    print(f"{summary['folder']}: {summary['cases']} cases, {len(summary['prepared'])} prepared now, "
-          f"{len(summary['reused'])} already complete, {len(summary['failed'])} failed ({summary['seconds']:.1f} s)")
-    for case_id, error in summary["failed"].items():
-        print(f"  failed {case_id}: {error}")
-    if status:
-        print(f"jaxseg: {len(summary['failed'])} of {summary['cases']} cases could not be prepared", file=sys.stderr)
-    return status
-
-
-def _cmd_split(args: argparse.Namespace, overrides: list[str]) -> int:
-    config = load_config(args.config, overrides)
-    from jaxseg.split import format_split, split_listing
-
-    listing = split_listing(config, args.workdir)
-    print(json.dumps(listing, indent=2) if args.json else format_split(listing))
-    return 0
-
-
-def _cmd_bench_data(args: argparse.Namespace, overrides: list[str]) -> int:
-    import tempfile
-
-    config = load_config(args.config, overrides)
-    from jaxseg.bench import bench_data
-
-    with tempfile.TemporaryDirectory(prefix="jaxseg-bench-") as scratch:
-        result = bench_data(config, args.workdir or scratch, batches=args.batches, steps=args.steps)
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return 0
-    print(f"{result['sampler']} samples {result['sample_shape']}, batch {result['batch_size']}, "
-          f"{result['workers']} workers, {result['devices']}")
-    print(f"  input pipeline  {result['data_samples_per_s']:10.1f} samples/s  {result['data_mb_per_s']:.1f} MB/s")
-    print(f"  train step      {result['train_samples_per_s']:10.1f} samples/s")
-    print(f"  ratio           {result['ratio']:10.2f}  (> 1: the pipeline keeps up)")
-    return 0
-
-
-def _fingerprint(dataset: str, workdir: str, overrides: list[str]):
-    from jaxseg.config.loading import apply_override
-    from jaxseg.data.datasets import read_index
-    from jaxseg.planning.fingerprint import cached_fingerprint
-    from jaxseg.planning.planner import data_config_from
-
-    config = data_config_from(dataset)
-    for override in overrides:
-        apply_override(config, override)
-    return config, *cached_fingerprint(config, workdir, read_index(config, workdir))
-
-
-def _cmd_fingerprint(args: argparse.Namespace, overrides: list[str]) -> int:
-    _, fingerprint, path = _fingerprint(args.config, args.workdir, overrides)
-    if args.json:
-        print(json.dumps(fingerprint, indent=2))
-        return 0
-    print(f"{path}: {fingerprint['num_cases']} cases, channels {fingerprint['channels']}, "
-          f"median cropped size {fingerprint['median_relative_size_after_crop']:.3f} of the image")
-    for stats in fingerprint["foreground_intensity"]:
-        print(f"  channel {stats['channel']} ({stats['modality']}): foreground mean {stats['mean']:.4g}, std "
-              f"{stats['std']:.4g}, 0.5/99.5 percentiles {stats['percentile_00_5']:.4g}/{stats['percentile_99_5']:.4g}")
-    print(f"  class fractions {[round(f, 5) for f in fingerprint['class_fraction']]}")
-    return 0
-
-
-def _cmd_plan_dataset(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.plan import parse_bytes
-    from jaxseg.planning.planner import plan_from_fingerprint, plan_summary, write_plans
-
-    budget = parse_bytes(args.budget)
-    config, fingerprint, path = _fingerprint(args.dataset, args.workdir, overrides)
-    out = args.out or f"{config.name}_auto"
-    plans = plan_from_fingerprint(fingerprint, config, budget, Path(out).name)
-    command = f"jaxseg plan --dataset {args.dataset} --budget {args.budget} --out {out}"
-    written = write_plans(plans, out, budget, path, command)
-    if args.json:
-        print(json.dumps({stage: {**p.decisions, "config": str(written[stage])} for stage, p in plans.items()},
-                         indent=2))
-        return 0
-    print(plan_summary(plans))
-    for stage, file in written.items():
-        print(f"wrote {file}")
-    return 0
-
-
-def _cmd_plan(args: argparse.Namespace, overrides: list[str]) -> int:
-    if args.dataset:
-        return _cmd_plan_dataset(args, overrides)
-    config = load_config(args.config, overrides)
-    from jaxseg.models.info import parse_input_shape
-    from jaxseg.plan import format_plan, parse_bytes, plan
-
-    shape = parse_input_shape(args.shape) if args.shape else None
-    result = plan(config, parse_bytes(args.budget), shape, patch=args.patch, steps=args.steps,
-                  confirm=False if args.no_confirm else None)
-    print(json.dumps(result, indent=2) if args.json else format_plan(result))
-    return 0
-
-
-def _cmd_checkpoint_info(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.train.checkpoint_info import checkpoint_info
-
-    info = checkpoint_info(args.path)
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return 0
-    print(f"{info['path']}: step {info['step']} of config '{info['config_name']}'")
-    print(f"  parameters  {info['params']:,}  sha256 {info['params_digest']}")
-    print(f"  metrics     {info['metrics']}")
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.evaluate import evaluate_runs
-    from jaxseg.tasks import get_task
-
-    runs = args.workdir or [args.checkpoint]
-    if args.checkpoint and args.workdir:
-        raise ConfigError("give --workdir (one or more) or --checkpoint, not both")
-    summary = evaluate_runs(runs, args.split, args.out, overrides=overrides, data=args.data,
-                            prediction_format=args.format)
-    print(get_task(summary["task"]).format_report(summary))
-    print(f"report: {args.out or Path(runs[0]) / 'eval'}/summary.json")
-    if summary.get("n_failed"):  # The means cover fewer cases than the split holds.
-        print(f"jaxseg: {summary['n_failed']} of {summary['n_cases'] + summary['n_failed']} cases could not be "
-              "evaluated (failed_cases in summary.json)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _cmd_predict(args: argparse.Namespace, overrides: list[str]) -> int:
-    if args.model:
-        if overrides:
-            raise ConfigError("an exported model's settings are fixed: give --config overrides to `jaxseg export`")
-        from jaxseg.export import predict_with_model
-
-        print(f"wrote {predict_with_model(args.model, args.input, args.output, args.format)}")
-        return 0
-    from jaxseg.tasks import get_task
-    from jaxseg.train.restore import restore
-
-    run = restore(args.checkpoint, overrides=overrides)
-    print(f"wrote {get_task(run.config.task).predict(run, Path(args.input), Path(args.output), args.format)}")
-    return 0
-
-
-def _cmd_export(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.export import export_model
-
-    print(f"wrote {export_model(args.checkpoint, args.out, overrides)}")
-    return 0
-
-
-def _cmd_propagate(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.propagate import propagate_file
-
-    path = propagate_file(args.checkpoint, args.input, args.start_slice, args.start_mask, args.output,
-                          args.corrections, args.label, overrides)
-    print(f"wrote {path}")
-    return 0
-
-
-def _cmd_inspect(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.io import describe, format_description
-
-    info = describe(args.path)
-    print(json.dumps(info, indent=2) if args.json else format_description(info))
-    return 0
-
-
-def _cmd_model_info(args: argparse.Namespace, overrides: list[str]) -> int:
-    from jaxseg.models.info import format_model_info, model_info, parse_input_shape
-
-    if (args.preset is None) == (args.config is None) or (overrides and not args.config):
-        raise ConfigError("model-info takes a PRESET or --config FILE (with its --config.KEY=VALUE overrides)")
-    if args.config:
-        from jaxseg.plan import trained_network_info
-
-        info = trained_network_info(load_config(args.config, overrides),
-                                    parse_input_shape(args.input_shape) if args.input_shape else None)
-        print(json.dumps(info, indent=2) if args.json else format_model_info(info))
-        return 0
-    try:
-        info = model_info(args.preset, parse_input_shape(args.input_shape) if args.input_shape else None)
-    except ValueError as err:
-        print(f"jaxseg: error: model-info {args.preset}: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(info, indent=2) if args.json else format_model_info(info))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxseg", description="Medical image segmentation in JAX.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -270,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "evaluate the held-out cases and write WORKDIR/eval/{summary.json,summary.md,overlays.png}. "
                           "Config keys of configs/demo.py can be overridden with --config.SECTION.KEY=VALUE.")
     demo.add_argument("--workdir", default="jaxseg-demo", help="output folder (default: ./jaxseg-demo)")
-    demo.set_defaults(run=_cmd_demo)
+    demo.set_defaults(run=commands.demo_command)
 
     train = sub.add_parser("train", help="train a model from a config",
                            description="Train from a config; resumes from WORKDIR/checkpoints when present.")
@@ -284,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     multi.add_argument("--num-processes", type=int, help="number of processes in the job")
     multi.add_argument("--process-id", type=int, help="this process's index in [0, num-processes)")
     multi.add_argument("--coordinator-timeout", type=int, default=300, help="seconds to wait for all processes")
-    train.set_defaults(run=_cmd_train)
+    train.set_defaults(run=commands.train_command)
 
     evaluate = sub.add_parser("evaluate", help="evaluate a run's checkpoint on held-out cases",
                               description="Restore a run's best checkpoint and its config, segment every case of "
@@ -305,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--format", choices=("label-map", "dicom-seg"), default="label-map",
                           help="predictions/CASE.nii.gz (default), or predictions/CASE.dcm: a DICOM SEG referencing "
                           "the case's series (a dicom_folders dataset)")
-    evaluate.set_defaults(run=_cmd_evaluate)
+    evaluate.set_defaults(run=commands.evaluate_command)
 
     predict = sub.add_parser("predict", help="segment one image file with a checkpoint",
                              description="Segment a NIfTI volume or a DICOM series folder and write the label map "
@@ -323,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--format", choices=("label-map", "dicom-seg", "dicom-seg-fractional"),
                          help="default: dicom-seg (BINARY) for a DICOM series and a .dcm output, else label-map; "
                          "dicom-seg-fractional: class probabilities (FRACTIONAL)")
-    predict.set_defaults(run=_cmd_predict)
+    predict.set_defaults(run=commands.predict_command)
 
     export = sub.add_parser("export", help="write a checkpoint's model as one self-contained inference file",
                             description="Write MODEL.jaxseg: the predict function serialised with jax.export "
@@ -332,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "--config.inference.KEY=VALUE overrides are fixed into it.")
     export.add_argument("--checkpoint", required=True, help="run folder (its best checkpoint) or a step folder")
     export.add_argument("--out", required=True, help="model file to write, e.g. model.jaxseg")
-    export.set_defaults(run=_cmd_export)
+    export.set_defaults(run=commands.export_command)
 
     propagate = sub.add_parser("propagate", help="segment one object through a volume from one annotated slice",
                                description="Seed 004's slice propagation: a slice-propagation checkpoint (trained "
@@ -356,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     propagate.add_argument("--corrections", metavar="DIR", help="folder of corrected slices named by index (17.png, "
                            "17.nii.gz), masks like MASK; each is kept and propagation restarts outward from it")
     propagate.add_argument("output", help="mask to write (.nii.gz)")
-    propagate.set_defaults(run=_cmd_propagate)
+    propagate.set_defaults(run=commands.propagate_command)
 
     prepare = sub.add_parser("prepare", help="read, preprocess and cache every case of a config's dataset",
                              description="Read every case of the config's dataset once, crop, resample and normalise "
@@ -367,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--workdir", help="run folder whose prepared/ holds the cache when data.cache_dir is empty")
     prepare.add_argument("--json", action="store_true",
                          help="print JSON (keys folder, cases, prepared, reused, failed)")
-    prepare.set_defaults(run=_cmd_prepare)
+    prepare.set_defaults(run=commands.prepare_command)
 
     split = sub.add_parser("split", help="the train, val and test cases of a config's dataset",
                            description="List the case ids of the train, validation and test splits that training "
@@ -376,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--config", required=True, help=CONFIG_HELP)
     split.add_argument("--workdir", default=".", help="run folder (a phantom dataset is generated in its phantom/)")
     split.add_argument("--json", action="store_true", help="print JSON (keys dataset, train, val, test)")
-    split.set_defaults(run=_cmd_split)
+    split.set_defaults(run=commands.split_command)
 
     bench = sub.add_parser("bench", help="throughput measurements").add_subparsers(dest="what", required=True,
                                                                                   metavar="WHAT")
@@ -390,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_data.add_argument("--steps", type=int, default=10, help="train steps timed (default 10)")
     bench_data.add_argument("--json", action="store_true", help="print JSON (keys data_samples_per_s, "
                             "data_mb_per_s, train_samples_per_s, ratio, ...)")
-    bench_data.set_defaults(run=_cmd_bench_data)
+    bench_data.set_defaults(run=commands.bench_data_command)
 
     planner = sub.add_parser("plan", help="largest batch (or patch) whose train step fits a memory budget",
                              description="Search the largest global batch (with --patch: the largest cubic or square "
@@ -414,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     planner.add_argument("--no-confirm", action="store_true", help="on a GPU, skip the capped confirmation run")
     planner.add_argument("--json", action="store_true", help="print JSON (keys budget_bytes, max_batch, peak_bytes, "
                          "fits, spatial_shape, samples_per_s, confirmed, ...)")
-    planner.set_defaults(run=_cmd_plan)
+    planner.set_defaults(run=commands.plan_command)
 
     finger = sub.add_parser("fingerprint", help="per-case shapes, spacings and foreground intensities of a dataset",
                             description="Read every case of a dataset (a data config, or a Decathlon / nnU-Net raw "
@@ -425,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     finger.add_argument("--workdir", default=".", help="where the fingerprint is cached (its prepared/ when "
                         "data.cache_dir is empty) and a phantom dataset generated")
     finger.add_argument("--json", action="store_true", help="print the fingerprint as JSON")
-    finger.set_defaults(run=_cmd_fingerprint)
+    finger.set_defaults(run=commands.fingerprint_command)
 
     info = sub.add_parser("checkpoint-info", help="step, metrics and parameter digest of a checkpoint",
                           description="Report a checkpoint's step, config name, validation metrics, parameter "
@@ -433,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "run folder (its latest checkpoint), a checkpoints folder or one step's folder.")
     info.add_argument("path", help="WORKDIR, WORKDIR/checkpoints or WORKDIR/checkpoints/STEP")
     info.add_argument("--json", action="store_true", help="print JSON (keys step, params, params_digest, metrics, ...)")
-    info.set_defaults(run=_cmd_checkpoint_info)
+    info.set_defaults(run=commands.checkpoint_info_command)
 
     inspect = sub.add_parser("inspect", help="geometry and intensities of an image file or DICOM folder",
                              description="Shape, dtype, spacing, affine (array index -> RAS+ mm), orientation "
@@ -443,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("path", help="a .nii/.nii.gz/.nrrd file, a DICOM file or folder, or a .png/.jpg/.tif image")
     inspect.add_argument("--json", action="store_true", help="print JSON (keys shape, dtype, spacing, affine, "
                          "orientation, intensity_range; DICOM: modality, series_uid, num_files)")
-    inspect.set_defaults(run=_cmd_inspect)
+    inspect.set_defaults(run=commands.inspect_command)
 
     info = sub.add_parser("model-info", help="parameters, output shape, FLOPs and receptive field of a model preset "
                           "or of the network a config trains",
@@ -459,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true",
                       help="print JSON (keys params, batch_stats, output_shape, flops_per_sample, receptive_field, "
                       "...)")
-    info.set_defaults(run=_cmd_model_info)
+    info.set_defaults(run=commands.model_info_command)
     return parser
 
 

@@ -27,26 +27,14 @@ from jaxseg.models.detection import FasterRCNN
 from jaxseg.train import detection_step
 from jaxseg.train.detection_state import build_detection_state, build_detector
 from jaxseg.train.loop import fit
-from tests.test_detection_train import CASES, write_radiograph
+from tests.test_detection_train import write_rsna_dataset
 
 
 @pytest.fixture(scope="module")
 def rsna_root(tmp_path_factory):
     """test_detection_train's 8 radiographs at 96 x 128 pixels (rows, columns): not square, so that
     detection.max_size, not min_size alone, sets the scale."""
-    root = tmp_path_factory.mktemp("rsna_wide")
-    (root / "stage_2_train_images").mkdir()
-    rng = np.random.default_rng(0)
-    rows = ["patientId,x,y,width,height,Target"]
-    for patient, boxes in CASES:
-        pixels = rng.integers(0, 400, (96, 128))
-        for x, y, w, h in boxes:
-            pixels[y:y + h, x:x + w] += 2000
-            rows.append(f"{patient},{x},{y},{w},{h},1")
-        rows += [] if boxes else [f"{patient},,,,,0"]
-        write_radiograph(root / "stage_2_train_images" / f"{patient}.dcm", pixels)
-    (root / "stage_2_train_labels.csv").write_text("\n".join(rows) + "\n")
-    return root
+    return write_rsna_dataset(tmp_path_factory.mktemp("rsna_wide"), (96, 128))
 
 
 # The run's frame, not ablated: 6 training images, no validation (the detections below replace it).

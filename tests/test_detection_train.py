@@ -54,15 +54,14 @@ def write_radiograph(path: Path, pixels: np.ndarray) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-@pytest.fixture(scope="module")
-def rsna_root(tmp_path_factory) -> Path:
-    """8 radiographs (128 x 128 DICOM, bright boxes on noise), 3 without boxes, in the RSNA layout."""
-    root = tmp_path_factory.mktemp("rsna")
+def write_rsna_dataset(root: Path, shape: tuple[int, int]) -> Path:
+    """The radiographs of CASES (DICOM of `shape` (rows, columns), bright boxes on noise; 3 without
+    boxes) and their box CSV, in the RSNA layout under `root`."""
     (root / "stage_2_train_images").mkdir()
     rng = np.random.default_rng(0)
     rows = ["patientId,x,y,width,height,Target"]
     for patient, boxes in CASES:
-        pixels = rng.integers(0, 400, (128, 128))
+        pixels = rng.integers(0, 400, shape)
         for x, y, w, h in boxes:
             pixels[y:y + h, x:x + w] += 2000
             rows.append(f"{patient},{x},{y},{w},{h},1")
@@ -71,6 +70,12 @@ def rsna_root(tmp_path_factory) -> Path:
         write_radiograph(root / "stage_2_train_images" / f"{patient}.dcm", pixels)
     (root / "stage_2_train_labels.csv").write_text("\n".join(rows) + "\n")
     return root
+
+
+@pytest.fixture(scope="module")
+def rsna_root(tmp_path_factory) -> Path:
+    """8 radiographs of 128 x 128 pixels in the RSNA layout (`write_rsna_dataset`)."""
+    return write_rsna_dataset(tmp_path_factory.mktemp("rsna"), (128, 128))
 
 
 def test_rsna_index_keeps_negatives_and_pads_batches(rsna_root):
