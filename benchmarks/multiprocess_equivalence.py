@@ -1,7 +1,8 @@
 """Multi-process training against one process: the same global batches over 4 CPU devices, as
 2 processes x 2 devices (launch/local_multiprocess.sh) and as 1 process x 4 devices, each from a
 fresh workdir; the final parameters compared leaf by leaf (relative L2 difference ||a - b|| / ||b||)
-and as a whole. Optionally also 1 process x 2 devices.
+and as a whole. Optionally also 1 process x 2 devices, and 1 process x 4 devices started by the
+launcher (a one-process jax.distributed job: gloo collectives, as the 2-process run's).
 
 Why they differ: `--part gradients`: the first step's gradient on one batch in float32 over 1, 2
 and 4 devices against the same gradient in float64, per leaf; `--part sensitivity`: in one process
@@ -9,7 +10,8 @@ on 4 devices, the same steps on the same batches from the initial parameters and
 parameters changed by one part in 10^7 (float32 rounding), and on 2 devices; relative parameter
 differences after every step.
 
-    python benchmarks/multiprocess_equivalence.py [--steps 12] [--also-1x2] [--part runs,gradients,sensitivity]
+    python benchmarks/multiprocess_equivalence.py [--steps 12] [--also-1x2] [--also-1x4-gloo]
+                                                  [--part runs,gradients,sensitivity]
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ REPO = Path(__file__).resolve().parent.parent
 LAUNCHER = REPO / "launch" / "local_multiprocess.sh"
 
 
-def _train(workdir: Path, processes: int, devices: int, config: str, steps: int) -> None:
-    """`jaxseg train` on a workdir that does not exist yet, as `processes` x `devices` CPU devices."""
+def _train(workdir: Path, processes: int, devices: int, config: str, steps: int, launcher: bool) -> None:
+    """`jaxseg train` on a workdir that does not exist yet, as `processes` x `devices` CPU devices,
+    started by launch/local_multiprocess.sh (a jax.distributed job) or as one plain process."""
     command = [sys.executable, "-m", "jaxseg", "train", "--config", config, f"--config.train.steps={steps}",
                "--workdir", str(workdir)]
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    if processes > 1:
+    if launcher:
         command = ["bash", str(LAUNCHER), str(processes), "--", *command]
     subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
 
@@ -54,23 +57,25 @@ def relative_differences(a, b) -> tuple[dict[str, float], float]:
 
 
 def compare_runs(args) -> dict:
-    from jaxseg.train.build import restore_checkpoint
+    from jaxseg.train.restore import restore
 
-    layouts = [(2, 2), (1, 4)] + ([(1, 2)] if args.also_1x2 else [])
+    layouts = [(2, 2, True), (1, 4, False)] + ([(1, 2, False)] if args.also_1x2 else []) + (
+        [(1, 4, True)] if args.also_1x4_gloo else [])
     with tempfile.TemporaryDirectory() as tmp:
         params = {}
-        for processes, devices in layouts:
-            name = f"{processes}x{devices}"
-            _train(Path(tmp) / name, processes, devices, args.config, args.steps)
-            params[name] = restore_checkpoint(Path(tmp) / name / "checkpoints", "latest")[1].params
+        for processes, devices, launcher in layouts:
+            name = f"{processes}x{devices}" + (" gloo" if launcher and processes == 1 else "")
+            _train(Path(tmp) / name.replace(" ", "_"), processes, devices, args.config, args.steps, launcher)
+            params[name] = restore(Path(tmp) / name.replace(" ", "_"), "latest").state.params
     results = {}
-    for name in params:
-        if name != "1x4":
-            per_leaf, overall = relative_differences(params[name], params["1x4"])
-            results[f"{name} vs 1x4"] = {"overall": overall, "per_leaf": per_leaf}
-            print(f"{name} vs 1x4 after {args.steps} steps: overall {overall:.3g}; largest leaves:")
-            for leaf, value in sorted(per_leaf.items(), key=lambda kv: -kv[1])[:10]:
-                print(f"  {value:.3g}  {leaf}")
+    pairs = [(name, "1x4") for name in params if name != "1x4"] + (
+        [("2x2", "1x4 gloo")] if "1x4 gloo" in params else [])
+    for name, reference in pairs:
+        per_leaf, overall = relative_differences(params[name], params[reference])
+        results[f"{name} vs {reference}"] = {"overall": overall, "per_leaf": per_leaf}
+        print(f"{name} vs {reference} after {args.steps} steps: overall {overall:.3g}; largest leaves:")
+        for leaf, value in sorted(per_leaf.items(), key=lambda kv: -kv[1])[:10]:
+            print(f"  {value:.3g}  {leaf}")
     return results
 
 
@@ -173,6 +178,8 @@ def main() -> None:
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.py"))
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--also-1x2", action="store_true", help="also 1 process x 2 devices against 1 x 4")
+    parser.add_argument("--also-1x4-gloo", action="store_true",
+                        help="also 1 process x 4 devices started by the launcher (gloo collectives) against 1 x 4")
     parser.add_argument("--part", default="runs,gradients,sensitivity")
     parser.add_argument("--out", help=argparse.SUPPRESS)  # where a child process (part NAME-here) writes
     args = parser.parse_args()

@@ -4,9 +4,9 @@ Two shapes are slow in XLA:CPU's own convolution (Eigen's spatial convolution), 
 2-core AVX2 machine (`benchmarks/cpu_flags.py`, `benchmarks/conv_shapes.py`):
 
 - Small inputs (a U-Net's deepest levels): an input no larger than its kernel along an axis (3x3
-  on 2x2 or 1x1 maps) falls off a cliff, 25-65x slower than the same arithmetic as one matrix
-  product (2x2x512, 3x3: 49 ms against 1.7 ms; PyTorch's oneDNN: 1.7 ms), and up to 64 positions
-  (8x8, 4x4x4) the matrix product still wins (4x4x1024: 37 ms against 9.6 ms). Such convolutions
+  on 2x2 or 1x1 maps) falls off a cliff, 6-40x slower than the same arithmetic as one matrix
+  product (4 x 2x2x512, 3x3: 48 ms against 1.3 ms; PyTorch's oneDNN: 3.5 ms), and up to 64
+  positions (8x8, 4x4x4) the matrix product still wins (4 x 4x4x1024: 39 ms against 10 ms). Such convolutions
   are computed as one matrix product of the kernel's shifted input windows ("im2col"), in 2D and
   3D; from 16x16 or 8x8x8 on, XLA's own (2D) or the depth-tap form (3D) is as fast or faster.
 - 3D convolutions: ~5 GFLOP/s (a 48^3 x 32 -> 32 channel 3x3x3 convolution) where XLA's 2D
@@ -18,8 +18,8 @@ Two shapes are slow in XLA:CPU's own convolution (Eigen's spatial convolution), 
   with the depth folded into the batch of each 2D convolution: a 3D U-Net's forward ran 5x faster.
 
 - Transposed convolutions (a U-Net's upsampling), which XLA computes on the zero-dilated input:
-  the kernel-2, stride-2 one that doubles every size ran 40-80x slower in 3D (2 x 32^3 x 32 -> 16:
-  1.15 s against 30 ms) and 2.5-8x in 2D than the same arithmetic as one matrix product: its
+  the kernel-2, stride-2 one that doubles every size ran 45-90x slower in 3D (2 x 32^3 x 32 -> 16:
+  1.17 s against 26 ms) and 2-4x in 2D than the same arithmetic as one matrix product: its
   windows do not overlap (output voxel 2i + a is input voxel i times kernel tap 1 - a), so it is
   computed as a 1x1 convolution to 2^rank x F channels and an interleaving reshape
   (`conv_transpose_doubling`).

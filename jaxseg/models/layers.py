@@ -25,7 +25,7 @@ PADDINGS = ("same", "valid")
 class ConvTranspose(nn.ConvTranspose):
     """`nn.ConvTranspose` (same parameters, names and results) whose kernel-2, stride-2 "VALID" form,
     the one that doubles every size, runs as `cpu_conv.conv_transpose_doubling` (on CPUs one matrix
-    product, 2.5-80x faster than XLA's transposed convolution); other settings are Flax's own."""
+    product, 2-90x faster than XLA's transposed convolution); other settings are Flax's own."""
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -109,7 +109,7 @@ class ConvSettings:
             padding = [(dilation * (kernel - 1) // 2,) * 2] * rank
         else:
             padding = "SAME"
-        # CPU-only lowerings that XLA:CPU runs 3-65x faster: 3D convolutions and inputs smaller than the kernel.
+        # CPU-only forms that XLA:CPU runs faster: 3D convolutions and small inputs (cpu_conv.py).
         return nn.Conv(features, (kernel,) * rank, strides=(stride,) * rank, padding=padding,
                        kernel_dilation=(dilation,) * rank, use_bias=self.bias(normalized),
                        kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
