@@ -140,29 +140,32 @@ def test_checkpoint_info_cli(phantom_root, tmp_path):
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_bf16_and_remat_train_and_remat_lowers_peak_memory(phantom_root):
+def test_bf16_and_remat_train_and_remat_recomputes_the_forward(phantom_root):
+    """model.remat recomputes each level's forward in the backward pass: the compiled step holds more
+    convolutions (30 -> 35 here). At this size XLA:CPU's peak is the same either way
+    (within 64 bytes), so the memory saving is measured in benchmarks/memory_fit.py, not here."""
     base = tiny_overrides(phantom_root, **{"optimizer.learning_rate": 0.01, "optimizer.schedule": "constant",
                                            "model.features": (8, 16, 32)})
     rng = np.random.default_rng(0)
-    batch = {"image": rng.normal(size=(4, 32, 32, 1)).astype(np.float32),
-             "label": ((rng.random((4, 32, 32)) < 0.3).astype(np.int32)
-                       * rng.integers(1, 5, (4, 32, 32)).astype(np.int32))}
+    batch = {"image": rng.normal(size=(4, 48, 48, 1)).astype(np.float32),
+             "label": ((rng.random((4, 48, 48)) < 0.3).astype(np.int32)
+                       * rng.integers(1, 5, (4, 48, 48)).astype(np.int32))}
     mesh = make_mesh()
-    temp_bytes = {}
+    convolutions = {}
     for name, extra in {"fp32": [], "bf16": ["model.dtype=bfloat16"], "remat": ["model.remat=true"]}.items():
         config = load_config("demo", base + extra)
-        state = build_state(config, mesh, (32, 32))
+        state = build_state(config, mesh, (48, 48))
         step = compile_train_step(make_loss_fn(config.loss), mesh)
         sharded = global_batch(batch, mesh)
         compiled = step.lower(state, sharded).compile()
-        temp_bytes[name] = compiled.memory_analysis().temp_size_in_bytes
+        convolutions[name] = compiled.as_text().count("convolution(")
         losses = []
         for _ in range(10):
             state, metrics = compiled(state, sharded)
             losses.append(float(metrics["loss"]))
         assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], (name, losses)
         assert jax.tree.leaves(state.params)[0].dtype == np.float32  # parameters stay fp32
-    assert temp_bytes["remat"] < temp_bytes["fp32"]
+    assert convolutions["remat"] > convolutions["fp32"] > 0
 
 
 def test_best_checkpoint_by_a_smoothed_metric(phantom_root, tmp_path):
