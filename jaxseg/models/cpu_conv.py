@@ -1,14 +1,15 @@
 """Convolutions in the forms XLA:CPU runs fast: chosen only when lowering for a CPU.
 
-Two shapes are slow in XLA:CPU's own convolution (Eigen's spatial convolution), on this project's
-2-core AVX2 machine (`benchmarks/cpu_flags.py`, `benchmarks/conv_shapes.py`):
+Three kinds of convolution are slow in XLA:CPU's own lowering (Eigen's spatial convolution), on
+this project's 2-core AVX2 machine (`benchmarks/cpu_flags.py`, `benchmarks/conv_shapes.py`):
 
 - Small inputs (a U-Net's deepest levels): an input no larger than its kernel along an axis (3x3
   on 2x2 or 1x1 maps) falls off a cliff, 6-40x slower than the same arithmetic as one matrix
   product (4 x 2x2x512, 3x3: 48 ms against 1.3 ms; PyTorch's oneDNN: 3.5 ms), and up to 64
-  positions (8x8, 4x4x4) the matrix product still wins (4 x 4x4x1024: 39 ms against 10 ms). Such convolutions
-  are computed as one matrix product of the kernel's shifted input windows ("im2col"), in 2D and
-  3D; from 16x16 or 8x8x8 on, XLA's own (2D) or the depth-tap form (3D) is as fast or faster.
+  positions (8x8, 4x4x4) the matrix product still wins (4 x 4x4x1024: 39 ms against 10 ms). Such
+  convolutions are computed as one matrix product of the kernel's shifted input windows
+  ("im2col"), in 2D and 3D; from 16x16 or 8x8x8 on, XLA's own (2D) or the depth-tap form (3D) is
+  as fast or faster.
 - 3D convolutions: ~5 GFLOP/s (a 48^3 x 32 -> 32 channel 3x3x3 convolution) where XLA's 2D
   convolutions reach ~20 and PyTorch's oneDNN 3D convolution ~25. A kd x kh x kw kernel is a sum
   over its kd depth taps of kh x kw kernels applied to depth-shifted input slices, so
@@ -16,7 +17,6 @@ Two shapes are slow in XLA:CPU's own convolution (Eigen's spatial convolution), 
       out[:, z] = sum_k conv2d(x_padded[:, z * stride + k * dilation], kernel[k])
 
   with the depth folded into the batch of each 2D convolution: a 3D U-Net's forward ran 5x faster.
-
 - Transposed convolutions (a U-Net's upsampling), which XLA computes on the zero-dilated input:
   the kernel-2, stride-2 one that doubles every size ran 45-90x slower in 3D (2 x 32^3 x 32 -> 16:
   1.17 s against 26 ms) and 2-4x in 2D than the same arithmetic as one matrix product: its
@@ -26,10 +26,12 @@ Two shapes are slow in XLA:CPU's own convolution (Eigen's spatial convolution), 
 
 Same parameters, same result up to float summation order (~1e-6 relative).
 `jax.lax.platform_dependent` picks these forms only when the computation is lowered for a CPU;
-GPUs and TPUs keep the native convolution (cuDNN's is fast). With several CPU devices (simulated
-meshes) the native convolution is kept too: XLA's partitioner does not split these forms over a
-spatially sharded mesh. On CPU the depth-tap form needs more temporary memory (a 3-conv 3D chain's
-gradient: 10.4 MB against 7.1 MB), so CPU memory plans of 3D steps grow.
+GPUs and TPUs keep the native operations (cuDNN's convolutions are fast; whether the transposed
+form would help there too, as jax issue 31662 suggests for 3D gradients, is not measured). With
+several CPU devices (simulated meshes) the native operations are kept too: XLA's partitioner does
+not split these forms over a spatially sharded mesh. On CPU the depth-tap form needs more
+temporary memory (a 3-conv 3D chain's gradient: 10.4 MB against 7.1 MB), so CPU memory plans of
+3D steps grow.
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ def conv_general_dilated(lhs: jax.Array, rhs: jax.Array, window_strides: Sequenc
     """`lax.conv_general_dilated` with the same signature (Flax's `nn.Conv(conv_general_dilated=...)`).
     On CPU, channels-last 2D and 3D convolutions without input dilation or feature groups take the
     window-matrix-product form on small inputs (up to 64 positions, or no larger than the kernel along
-    some axis), else
-    (3D) the depth-tap form. Everything else is passed to `lax.conv_general_dilated` unchanged."""
+    some axis), else (3D) the depth-tap form. Everything else is passed to `lax.conv_general_dilated`
+    unchanged."""
     def native(lhs, rhs):
         return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                         dimension_numbers, feature_group_count, precision=precision,

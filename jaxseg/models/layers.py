@@ -119,9 +119,9 @@ class ConvSettings:
     def conv_transpose(self, features: int, kernel: int, rank: int, *, normalized: bool = False) -> nn.ConvTranspose:
         """A stride-2 transposed convolution that exactly doubles every spatial size."""
         return ConvTranspose(features, (kernel,) * rank, strides=(2,) * rank,
-                                padding="VALID" if kernel == 2 else "SAME", use_bias=self.bias(normalized),
-                                kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
-                                param_dtype=self.param_dtype)
+                             padding="VALID" if kernel == 2 else "SAME", use_bias=self.bias(normalized),
+                             kernel_init=kernel_initializer(self.kernel_init), dtype=self.dtype,
+                             param_dtype=self.param_dtype)
 
     def bias(self, normalized: bool) -> bool:
         return (self.norm == "none" or not normalized) if self.use_bias is None else self.use_bias
