@@ -23,6 +23,16 @@ def _arrays(shape, kernel):
             jnp.asarray(rng.standard_normal(kernel) / np.sqrt(np.prod(kernel[:-1])), jnp.float32))
 
 
+def _assert_matches_native(native, ours, x, w):
+    """ours(x, w) equals native(x, w) in shape and values (1e-5), and so do the gradients of sum(out^2) (1e-4)."""
+    expected, got = jax.jit(native)(x, w), jax.jit(ours)(x, w)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w) for f in (native, ours)]
+    for g_native, g_ours in zip(*grads):
+        np.testing.assert_allclose(g_ours, g_native, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("kernel, strides, padding, dilation", [
     (3, (1, 1, 1), [(1, 1)] * 3, (1, 1, 1)),   # jaxseg's usual conv
     (3, (2, 2, 2), [(1, 1)] * 3, (1, 1, 1)),   # strided downsampling (seed 001 grid)
@@ -40,12 +50,7 @@ def test_depth_taps_equal_native_conv(kernel, strides, padding, dilation):
     def taps(x, w):
         return cpu_conv.conv_general_dilated(x, w, strides, padding, rhs_dilation=dilation, dimension_numbers=NUMBERS)
 
-    expected, got = jax.jit(native)(x, w), jax.jit(taps)(x, w)
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w) for f in (native, taps)]
-    for g_native, g_taps in zip(*grads):
-        np.testing.assert_allclose(g_taps, g_native, rtol=1e-4, atol=1e-4)
+    _assert_matches_native(native, taps, x, w)
 
 
 @pytest.mark.parametrize("shape, kernel, strides, padding, dilation", [
@@ -72,12 +77,7 @@ def test_window_matmul_equals_native_conv_on_inputs_no_larger_than_the_kernel(sh
 
     hlo = jax.jit(cpu).lower(x, w).as_text()
     assert "stablehlo.convolution" not in hlo and "stablehlo.dot_general" in hlo
-    expected, got = jax.jit(native)(x, w), jax.jit(cpu)(x, w)
-    assert got.shape == expected.shape
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w) for f in (native, cpu)]
-    for g_native, g_cpu in zip(*grads):
-        np.testing.assert_allclose(g_cpu, g_native, rtol=1e-4, atol=1e-4)
+    _assert_matches_native(native, cpu, x, w)
 
 
 def test_larger_2d_inputs_keep_the_native_convolution():
@@ -125,13 +125,8 @@ def test_doubling_conv_transpose_equals_xla(shape):
 
     hlo = jax.jit(cpu_conv.conv_transpose_doubling).lower(x, w).as_text()
     assert "stablehlo.convolution" not in hlo
-    expected, got = jax.jit(native)(x, w), jax.jit(cpu_conv.conv_transpose_doubling)(x, w)
-    assert got.shape == (shape[0], *(2 * n for n in shape[1:-1]), 3)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
-    grads = [jax.jit(jax.grad(lambda x, w, f=f: jnp.sum(f(x, w) ** 2), (0, 1)))(x, w)
-             for f in (native, cpu_conv.conv_transpose_doubling)]
-    for g_native, g_cpu in zip(*grads):
-        np.testing.assert_allclose(g_cpu, g_native, rtol=1e-4, atol=1e-4)
+    assert jax.jit(native)(x, w).shape == (shape[0], *(2 * n for n in shape[1:-1]), 3)
+    _assert_matches_native(native, cpu_conv.conv_transpose_doubling, x, w)
 
 
 @pytest.mark.parametrize("kernel, padding", [(2, "VALID"), (3, "SAME")])
