@@ -6,6 +6,10 @@
 # Each process logs to $JAXSEG_LOG_DIR/process_<i>.log (default: WORKDIR/logs, WORKDIR being the
 # command's --workdir; ./logs without one) and writes its pid to process_<i>.pid there; process 0's
 # output also goes to the console.
+# Each process sizes XLA's CPU thread pools (PJRT_NPROC, unless set) as one process holding all P x D
+# devices would: XLA:CPU partitions and threads each device's work by that size, so the job then runs
+# every device's program exactly as 1 process x P*D devices does (with exact cross-device sums:
+# bitwise the same parameters).
 # If one process fails or is killed, the others are killed too (they would wait for it in a collective
 # forever) and the script exits with the first failure's status; relaunching resumes from the last
 # complete checkpoint, as under SLURM.
@@ -34,6 +38,8 @@ if [ -n "$devices" ] || [[ "${XLA_FLAGS:-}" != *--xla_force_host_platform_device
   export XLA_FLAGS="${XLA_FLAGS:-} --xla_force_host_platform_device_count=${devices:-1}"
 fi
 export JAX_PLATFORMS=cpu
+per_process=$(sed -n 's/.*--xla_force_host_platform_device_count=\([0-9]*\).*/\1/p' <<< "$XLA_FLAGS")
+export PJRT_NPROC=${PJRT_NPROC:-$(( $(nproc) > processes * per_process ? $(nproc) : processes * per_process ))}
 mkdir -p "$logs"
 pids=()
 for ((i = 0; i < processes; i++)); do

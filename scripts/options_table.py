@@ -113,6 +113,10 @@ OTHER = {
                               "ema values 0.5, 0.7, 0.45 asserted; best restores its step"),
     "train.grad_accum_steps": (["tests/test_engine.py::test_gradient_accumulation_equals_the_full_batch"],
                                "also in the many run"),
+    "train.exact_reductions": (["tests/test_exact_sum.py::test_exact_reductions_replace_float_all_reduces_and_keep_the_step",
+                                "tests/test_multihost.py::test_sharded_and_multi_process_runs_train_like_one_device"],
+                               "True: the compiled step has integer, not float, all-reduces, and 2 processes x 2 "
+                               "devices give bitwise the parameters of 1 x 4; False: float all-reduces"),
     "mesh.data": (["tests/test_multihost.py::test_sharded_and_multi_process_runs_train_like_one_device",
                    "tests/test_multihost.py::test_meshes_that_do_not_fit_are_config_errors"],
                   "sharded runs equal the one-device run"),

@@ -295,6 +295,9 @@ def check_segmentation_model(config: ml_collections.ConfigDict, thresholds_foreg
                           "discriminator judges the full-resolution output")
     if config.model.num_classes < 2:
         raise ConfigError("config key 'model.num_classes' must be >= 2: the label maps' classes, background included")
+    if config.train.exact_reductions and config.mesh.spatial > 1:
+        raise ConfigError(f"config key 'train.exact_reductions' = True needs 'mesh.spatial' = 1 (here "
+                          f"{config.mesh.spatial}): exact sums split the batch only; set it to False to split volumes")
     head = model_head(config.model)
     _validate_loss(config.loss, head)
     if config.inference.threshold != 0.5 and head == "softmax" and not thresholds_foreground:

@@ -134,6 +134,8 @@ def config_from_json(text: str) -> ml_collections.ConfigDict:
     # Migration: runs saved before task = "propagation" existed marked slice propagation by its sampler.
     if saved.get("data.sampler") == "pairs" and saved.get("task") == "segmentation":
         saved["task"] = "propagation"
+    # Runs saved before train.exact_reductions existed summed across devices in float32.
+    saved.setdefault("train.exact_reductions", False)
     for key, value in saved.items():
         set_value(config, key, value)
     validate(config)

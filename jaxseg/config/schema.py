@@ -173,6 +173,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.grad_accum_steps = 1  # Micro-batches per optimiser step (data.batch_size is split).
     c.train.best_metric = "dice"  # dice | iou: validation mean over cases and foreground classes; picks the best.
     c.train.best_metric_ema = 0.0  # Choose by ema = a*ema + (1-a)*metric with a = this (nnU-Net: 0.9); 0: raw.
+    # Sums across the devices of the data axis (gradients, batch-norm statistics, the loss's batch) are exact
+    # integer sums: the same parameters from any process layout of the same devices (segmentation, mesh.spatial 1).
+    c.train.exact_reductions = True
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # Devices on the data axis; -1 means all devices of all processes (over mesh.spatial).

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxseg.core import exact_sum
 from jaxseg.models import cpu_conv
 from jaxseg.models.initializers import kernel_initializer
 
@@ -40,6 +41,33 @@ class ConvTranspose(nn.ConvTranspose):
         inputs, kernel, bias = self.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
         y = cpu_conv.conv_transpose_doubling(inputs, kernel, self.precision, self.preferred_element_type)
         return y if bias is None else y + bias
+
+
+class BatchNorm(nn.BatchNorm):
+    """`nn.BatchNorm` (same parameters, statistics and names) whose training statistics, inside
+    `exact_sum.summing_across` (a train step split over devices by `shard_map`), are the means over
+    every device's samples taken by `exact_sum.exact_pmean`; elsewhere Flax's own. Features on the last
+    axis, with scale and bias (what `normalization` makes)."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        axis_name = exact_sum.active_axis()
+        if axis_name is None or self.use_running_average or self.is_initializing():
+            return super().__call__(x)
+        features = (x.shape[-1],)
+        running_mean = self.variable("batch_stats", "mean", jnp.zeros, features, jnp.float32)
+        running_var = self.variable("batch_stats", "var", jnp.ones, features, jnp.float32)
+        axes = tuple(range(x.ndim - 1))
+        x32 = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        # Each device holds as many samples, so the mean of their means is the batch's mean.
+        mean, mean_square = exact_sum.exact_pmean((x32.mean(axes), (x32 * x32).mean(axes)), axis_name)
+        var = jnp.maximum(0.0, mean_square - mean * mean)  # Flax's fast variance, clipped as Flax clips it.
+        running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
+        running_var.value = self.momentum * running_var.value + (1 - self.momentum) * var
+        scale = self.param("scale", self.scale_init, features, self.param_dtype)
+        bias = self.param("bias", self.bias_init, features, self.param_dtype)
+        y = (x32 - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return y.astype(self.dtype or jnp.result_type(x, scale, bias))
 
 
 class PReLU(nn.Module):
@@ -71,7 +99,7 @@ def normalization(name: str, train: bool, momentum: float, dtype: Any) -> Callab
     `momentum * running + (1 - momentum) * batch` in training and used when `train` is False.
     """
     if name == "batch":
-        return nn.BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5, dtype=dtype)
+        return BatchNorm(use_running_average=not train, momentum=momentum, epsilon=1e-5, dtype=dtype)
     if name == "instance":
         return nn.InstanceNorm(epsilon=1e-5, dtype=dtype)
     if name == "group":

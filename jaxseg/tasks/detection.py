@@ -47,6 +47,9 @@ class DetectionTask:
         if config.mesh.spatial != 1 or config.adversarial.enabled or config.train.grad_accum_steps != 1:
             raise ConfigError("config keys 'mesh.spatial' (> 1), 'adversarial.enabled' and 'train.grad_accum_steps' "
                               "(> 1) apply to segmentation, not to task = detection")
+        if config.train.exact_reductions:
+            raise ConfigError("config key 'train.exact_reductions' = True applies to segmentation (its step sums "
+                              "across devices exactly), not to task = 'detection': set it to False")
         if config.augment.device:
             raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers "
                               "of segmentation, not to task = 'detection': set it to False")

@@ -67,7 +67,8 @@ class SegmentationTask:
         """The compiled train step with the configured loss (class weights from `class_voxels`, one
         count per class of each training case) and, with augment.device, the device augmentation."""
         loss_fn, forward_with_labels = make_objective(config, class_voxels)
-        step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels)
+        step = compile_train_step(loss_fn, mesh, config.train.grad_accum_steps, forward_with_labels,
+                                  config.train.exact_reductions)
         if data is not None and data.device_augmentation is not None:
             step = with_augmentation(step, compile_augmentation(data.device_augmentation, mesh))
         return step

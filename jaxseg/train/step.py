@@ -8,9 +8,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import optax
-from jax.sharding import Mesh
+from jax.sharding import Mesh, PartitionSpec
 
-from jaxseg.core.mesh import batch_sharding, replicated
+from jaxseg.core import exact_sum
+from jaxseg.core.mesh import DATA_AXIS, SPACE_AXIS, batch_sharding, replicated
 from jaxseg.core.state import TrainState
 from jaxseg.models import deep_supervision_outputs
 from jaxseg.models.blocks import center_crop
@@ -28,7 +29,8 @@ def _microbatches(batch: dict[str, jax.Array], count: int) -> dict[str, jax.Arra
 
 
 def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
-               accum_steps: int = 1, forward_with_labels: bool = False) -> tuple[TrainState, dict]:
+               accum_steps: int = 1, forward_with_labels: bool = False,
+               data_axis: str | None = None) -> tuple[TrainState, dict]:
     """One optimiser step on batch {"image": (N, *spatial, C), "label": (N, *spatial)}.
 
     With accum_steps > 1 the batch is split into that many microbatches whose gradients are
@@ -41,8 +43,23 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
     [logits, *decoder outputs] (full resolution first). Logits smaller than the labels (a
     valid-padding network) are compared with the labels' centre. Returns the new state and
     {"loss", "grad_norm"} as scalars.
+
+    With `data_axis`, the step runs on each device's share of the batch inside `shard_map` over that
+    axis, and every sum across devices is exact (`jaxseg.core.exact_sum`), so the result does not
+    depend on how the devices are spread over processes: batch-norm statistics through `exact_pmean`;
+    the model's outputs and the labels gathered (exactly) so that every device computes the loss of
+    the whole batch; each device's gradient (what its samples contribute) summed by `exact_psum`.
     """
+    if data_axis is not None:
+        with exact_sum.summing_across(data_axis):
+            return _train_step(state, batch, loss_fn, accum_steps, forward_with_labels, data_axis)
+    return _train_step(state, batch, loss_fn, accum_steps, forward_with_labels, None)
+
+
+def _train_step(state, batch, loss_fn, accum_steps, forward_with_labels, data_axis):
     dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    if data_axis is not None:  # Each device draws its own samples' dropout.
+        dropout_rng = jax.random.fold_in(dropout_rng, jax.lax.axis_index(data_axis))
 
     def grads_of(batch_stats, micro, index):
         def compute_loss(params):
@@ -56,6 +73,9 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
                 labels = center_crop(labels[..., None], outputs.shape[1:-1])[..., 0]
             if "deep_supervision" in updates.get("intermediates", {}):
                 outputs = [outputs, *deep_supervision_outputs(updates)]
+            if data_axis is not None:
+                outputs = jax.tree.map(lambda o: exact_sum.gather_batch(o, data_axis), outputs)
+                labels = jax.lax.all_gather(labels, data_axis, tiled=True)
             return loss_fn(outputs, labels), updates.get("batch_stats", batch_stats)
 
         (loss, new_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
@@ -72,6 +92,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
             body, state.batch_stats, (jnp.arange(accum_steps), _microbatches(batch, accum_steps)))
         loss = losses.mean()
         grads = jax.tree.map(lambda g: g.mean(axis=0), grads)
+    if data_axis is not None:
+        grads = exact_sum.exact_psum(grads, data_axis)
     state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
     return state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
@@ -83,7 +105,16 @@ def compile_step(step: Callable, mesh: Mesh):
                    out_shardings=(replicated(mesh), replicated(mesh)), donate_argnums=0)
 
 
-def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1, forward_with_labels: bool = False):
-    """The segmentation train_step with its loss, compiled by `compile_step`."""
-    return compile_step(partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps,
-                                forward_with_labels=forward_with_labels), mesh)
+def compile_train_step(loss_fn: LossFn, mesh: Mesh, accum_steps: int = 1, forward_with_labels: bool = False,
+                       exact_reductions: bool = False):
+    """The segmentation train_step with its loss, compiled by `compile_step`; with `exact_reductions`
+    and several devices on the data axis, split over them by `shard_map` with exact sums across them
+    (see train_step; needs a mesh without a space axis)."""
+    step = partial(train_step, loss_fn=loss_fn, accum_steps=accum_steps, forward_with_labels=forward_with_labels)
+    if exact_reductions and mesh.shape[DATA_AXIS] > 1:
+        if mesh.shape[SPACE_AXIS] != 1:
+            raise ValueError("exact reductions split the batch only: the mesh's space axis must have one device")
+        step = jax.shard_map(partial(step, data_axis=DATA_AXIS), mesh=mesh,
+                             in_specs=(PartitionSpec(), PartitionSpec(DATA_AXIS)),
+                             out_specs=(PartitionSpec(), PartitionSpec()), check_vma=False)
+    return compile_step(step, mesh)
