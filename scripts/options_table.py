@@ -113,7 +113,7 @@ OTHER = {
                               "ema values 0.5, 0.7, 0.45 asserted; best restores its step"),
     "train.grad_accum_steps": (["tests/test_engine.py::test_gradient_accumulation_equals_the_full_batch"],
                                "also in the many run"),
-    "train.exact_reductions": (["tests/test_exact_sum.py::test_exact_reductions_replace_float_all_reduces_and_keep_the_step",
+    "train.exact_reductions": (["tests/test_exact_sum.py::test_exact_reductions_replace_float_all_reduces",
                                 "tests/test_multihost.py::test_sharded_and_multi_process_runs_train_like_one_device"],
                                "True: the compiled step has integer, not float, all-reduces, and 2 processes x 2 "
                                "devices give bitwise the parameters of 1 x 4; False: float all-reduces"),

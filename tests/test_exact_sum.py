@@ -128,7 +128,7 @@ def test_exact_psum_is_independent_of_the_order_and_as_accurate_as_float32():
     assert out["grad_error"] <= 1e-5
 
 
-def test_exact_reductions_replace_float_all_reduces_and_keep_the_step():
+def test_exact_reductions_replace_float_all_reduces():
     """train.exact_reductions = True compiles a step without float32 all-reduces (integer ones sum the
     gradients and batch-norm statistics); False keeps GSPMD's float32 ones. Both train the same: global
     batch norm and the loss (batch Dice) of the whole batch, to float tolerance."""
