@@ -95,7 +95,8 @@ batches = [{"image": rng.standard_normal((8, 16, 16, 1)).astype(np.float32),
             "label": rng.integers(0, 5, (8, 16, 16)).astype(np.int32)} for _ in range(3)]
 out = {}
 for exact in (True, False):
-    config = load_config("demo", tiny_overrides("unused", **{"train.exact_reductions": exact, "loss.name": "dice_ce"}))
+    config = load_config("demo", tiny_overrides("unused", **{"train.exact_reductions": exact, "loss.name": "dice_ce",
+                                                             "train.grad_accum_steps": 2}))
     step = SegmentationTask().compile_step(config, mesh, [np.ones(5, np.int64)])
     state = build_state(config, mesh, (16, 16))
     run = {"all_reduces": summing_all_reduces(step.lower(state, batches[0]).compile().as_text()), "losses": []}
@@ -130,8 +131,9 @@ def test_exact_psum_is_independent_of_the_order_and_as_accurate_as_float32():
 
 def test_exact_reductions_replace_float_all_reduces():
     """train.exact_reductions = True compiles a step without float32 all-reduces (integer ones sum the
-    gradients and batch-norm statistics); False keeps GSPMD's float32 ones. Both train the same: global
-    batch norm and the loss (batch Dice) of the whole batch, to float tolerance."""
+    gradients and batch-norm statistics); False keeps GSPMD's float32 ones. Both train the same (with 2
+    microbatches per step): batch norm over each microbatch of all devices and the loss (batch Dice) of
+    the whole microbatch, to float tolerance."""
     out = _on_four_devices(STEP)
     exact, plain = out["True"], out["False"]
     assert set(exact["all_reduces"]) == {"s32"} and set(plain["all_reduces"]) == {"f32"}

@@ -56,7 +56,8 @@ def train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn,
     return _train_step(state, batch, loss_fn, accum_steps, forward_with_labels, None)
 
 
-def _train_step(state, batch, loss_fn, accum_steps, forward_with_labels, data_axis):
+def _train_step(state: TrainState, batch: dict[str, jax.Array], loss_fn: LossFn, accum_steps: int,
+                forward_with_labels: bool, data_axis: str | None) -> tuple[TrainState, dict]:
     dropout_rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
     if data_axis is not None:  # Each device draws its own samples' dropout.
         dropout_rng = jax.random.fold_in(dropout_rng, jax.lax.axis_index(data_axis))
