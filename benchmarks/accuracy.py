@@ -310,7 +310,8 @@ def table(results: list[dict]) -> str:
             hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else None
             loss = r["loss"] + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" else \
                 r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config differed
-            rows.append([r["dataset"], settings, side, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
+            framework = f"{side} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else side
+            rows.append([r["dataset"], settings, framework, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
                          m.get("AP50"), f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2",
                          round(s["train_s"], 1), s["samples_per_s"], seed_note, reproduced])
     done = {r["dataset"] for r in results}
