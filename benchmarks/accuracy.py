@@ -1,7 +1,7 @@
 """Accuracy on the shared real data: jaxseg's shipped config beside a MONAI baseline and the seed's number.
 
 For each labelled 2D dataset of ../shared/data (chest X-ray lungs, ISBI 2012 membranes, DSB 2018
-nuclei), on the committed split (configs/splits/<dataset>_{test,val}.txt):
+nuclei, SEM axon and myelin), on the committed split (configs/splits/<dataset>_{test,val}.txt):
 - jaxseg trains the dataset's config (in this process) and `jaxseg.evaluate` writes its predictions
   of the held-out images at their own size;
 - MONAI (benchmarks/monai_baseline.py, run by `--monai-python`, a Python with torch and monai)
@@ -9,18 +9,22 @@ nuclei), on the committed split (configs/splits/<dataset>_{test,val}.txt):
   and Adam (the config's learning rate and weight decay) on the same training images (the same
   normalisation, input size, batch, steps and the config's augmentation);
 - both sets of predictions are scored by one implementation, `jaxseg.evaluate.case_metrics`
-  (Dice, IoU, HD95 in the images' unit: px where the files give no pixel size), plus the DSB 2018
-  mAP over IoU thresholds 0.5-0.95 of connected components for the nuclei.
+  (Dice, IoU, HD95 in the images' unit: px where the files give no pixel size, µm for the SEM
+  images' sidecars; each class's Dice where there are several), plus the DSB 2018 mAP over IoU
+  thresholds 0.5-0.95 of connected components for the nuclei.
 Both sides evaluate the model after the last step (validation runs only then, so jaxseg's best
 checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 80 steps, and a quarter of the
 widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dataset on 2 CPU
 cores; the full settings are the configs' own (network, input size, batch 8, their steps).
 
-    python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
+    python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei axon_myelin]
         [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
+        [--monai-from RESULTS.json]
 
 Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>][_seed<n>].json per run and, from every
 json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
+The lung boxes (a detection task, beside torchvision) are benchmarks/accuracy_boxes.py's; their
+records join the same table.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class Dataset:
     seed: str  # the seed's number or trend, and whether this data can reproduce it
     seed_iou: float | None = None  # the seed's IoU where it gives one
     instance_map: bool = False  # also score the DSB 2018 mAP of connected components
+    distance_unit: tuple[str, float] | None = None  # (unit, per mm) for HD95 where the files' unit is not mm
 
 
 DATASETS = {
@@ -67,10 +72,13 @@ DATASETS = {
         "nuclei_unet", "dsb2018_nuclei",
         "seed 002: no nucleus number in the text (validation IoU only in a figure); 30 of the 670 stage1 "
         "images here", instance_map=True),
+    "axon_myelin": Dataset(
+        "axon_myelin_unet", "axondeepseg_sem_axon_myelin",
+        "no seed number (not a seed task; AxonDeepSeg's own SEM model is trained on its full dataset)",
+        distance_unit=("µm", 1000.0)),
 }
 NOT_RUN = {
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
-    "axon_myelin_sem": "not run (time)",
     "spinal_cord_mr": "one subject: not run (time)",
     "msd_spleen_crop": "one case: not run (time)",
     "slice_propagation": "seed 004 one-shot propagation and simulated corrections: not run (time)",
@@ -119,13 +127,16 @@ def pixel_spacing(volume) -> tuple[float, float]:
 def score(prediction: np.ndarray, reference: np.ndarray, labels: dict[int, str], spacing: tuple[float, float],
           instances: np.ndarray | None = None) -> dict[str, float]:
     """Mean over foreground classes of jaxseg.evaluate.case_metrics' Dice, IoU and HD95 of (H, W)
-    label maps (HD95 in the unit of `spacing`), and with `instances` (the reference instance map)
-    the DSB 2018 mAP of the prediction's connected components."""
+    label maps (HD95 in the unit of `spacing`), each class's Dice ("Dice <name>") where there are
+    several, and with `instances` (the reference instance map) the DSB 2018 mAP of the prediction's
+    connected components."""
     from jaxseg.evaluate import case_metrics
     from jaxseg.metrics.detection import instance_map
 
     per_class = case_metrics(prediction[:, :, None], reference[:, :, None], labels, (*spacing, 1.0))
     values = {m: float(np.mean([c[m] for c in per_class.values()])) for m in ("Dice", "IoU", "HD95")}
+    if len(per_class) > 1:
+        values.update({f"Dice {name}": float(c["Dice"]) for name, c in per_class.items()})
     if instances is not None:
         values["mAP"] = instance_map(ndi.label(prediction > 0)[0], instances)
     return values
@@ -231,6 +242,7 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
     config, overrides = run_config(spec, data_root, SETTINGS[settings], loss, splits, extra)
     references, train, test, labels = export_cases(config, workdir / "monai")
     instances = {c: read_instances(ref[2]) if spec.instance_map else None for c, ref in references.items()}
+    references = in_unit(references, spec.distance_unit)
     sides = {"jaxseg": train_jaxseg(config, workdir / "jaxseg")}
     why_not = monai_available(monai_python) if monai_python else "--no-monai (a jaxseg recipe trial)"
     if why_not is None:
@@ -250,6 +262,29 @@ def run_dataset(name: str, spec: Dataset, data_root: Path, settings: str, monai_
     return result
 
 
+def in_unit(references: dict, distance_unit: tuple[str, float] | None) -> dict:
+    """export_cases' references with the spacing of those in mm (jaxseg reads a file's pixel size
+    in mm) scaled to distance_unit (unit, per mm); all of them unchanged without one."""
+    if distance_unit is None:
+        return references
+    unit, per_mm = distance_unit
+    return {c: (ref[0], tuple(per_mm * s for s in ref[1]), ref[2], unit) if ref[3] == "mm" else ref
+            for c, ref in references.items()}
+
+
+def reuse_monai(result: dict, earlier: dict, source: str) -> dict:
+    """`result` with the MONAI side of `earlier`, a record of the same dataset, settings, split and
+    seed: the MONAI script sees the exported images, the settings and the seed, not jaxseg's
+    network or loss, so a jaxseg recipe change (the config's model or loss keys, not its
+    normalisation, augmentation or optimiser) leaves it as it was. ValueError naming what differs."""
+    keys = ("dataset", "settings", "steps", "batch_size", "input_size", "train_cases", "test_cases")
+    differ = [k for k in keys if result[k] != earlier[k]]
+    differ += ["run_seed"] if result.get("run_seed", 0) != earlier.get("run_seed", 0) else []
+    if differ or not isinstance(earlier.get("monai"), dict):
+        raise ValueError(f"{source}: no MONAI side of the same run to reuse (differs: {differ or 'monai'})")
+    return {**result, "monai": earlier["monai"], "monai_from": source}
+
+
 def read_instances(label_file: str) -> np.ndarray:
     """The (H, W) instance map of a nuclei label file (0 background, n the n-th nucleus)."""
     from jaxseg.io.image2d import read_mask
@@ -259,11 +294,11 @@ def read_instances(label_file: str) -> np.ndarray:
 
 def table(results: list[dict]) -> str:
     """Markdown: a row per framework and run, then the datasets without a run and why."""
-    header = ["dataset", "settings", "framework", "loss", "Dice", "IoU", "HD95", "mAP", "steps x batch @ size",
-              "train s", "samples/s", "seed", "reproduced"]
+    header = ["dataset", "settings", "framework", "loss", "Dice", "IoU", "HD95", "mAP", "AP@0.5",
+              "steps x batch @ size", "train s", "samples/s", "seed", "reproduced"]
     rows = []
     for r in results:
-        for side in ("jaxseg", "monai"):
+        for side in ("jaxseg", "monai", "torchvision"):  # torchvision: the detection baseline
             if not isinstance(r.get(side), dict):
                 continue
             s, m = r[side], r[side]["mean"]
@@ -272,14 +307,17 @@ def table(results: list[dict]) -> str:
                 seed_note = f"IoU ~{r['seed_iou']}"
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
             settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
-            rows.append([r["dataset"], settings, side, r["loss"] if side == "jaxseg" else "dice_ce",
-                         m["Dice"], m["IoU"], f"{m['HD95']:.3g} {r['hd95_unit']}", m.get("mAP"),
-                         f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2", round(s["train_s"], 1),
-                         s["samples_per_s"], seed_note, reproduced])
+            hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else None
+            loss = r["loss"] + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" else \
+                r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config differed
+            framework = f"{side} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else side
+            rows.append([r["dataset"], settings, framework, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
+                         m.get("AP50"), f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2",
+                         round(s["train_s"], 1), s["samples_per_s"], seed_note, reproduced])
     done = {r["dataset"] for r in results}
-    rows += [[name, "", "", "", "", "", "", "", "", "", "", "", "not run (time)"]
-             for name in DATASETS if name not in done]
-    rows += [[name, "", "", "", "", "", "", "", "", "", "", "", why] for name, why in NOT_RUN.items()]
+    empty = [""] * 12
+    rows += [[name, *empty, "not run (time)"] for name in DATASETS if name not in done]
+    rows += [[name, *empty, why] for name, why in NOT_RUN.items() if name not in done]
     return markdown(header, rows)
 
 
@@ -308,6 +346,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the run's seed on both sides (config key seed)")
     parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--monai-from", type=Path,
+                        help="a results json of the same dataset, settings and seed whose MONAI side is reused "
+                             "(after a change of jaxseg's network or loss only)")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"
     for name in args.datasets:
@@ -317,8 +358,10 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
             result = run_dataset(name, DATASETS[name], args.data_root, settings,
-                                 None if args.no_monai else args.monai_python, args.loss, workdir,
-                                 extra=(f"seed={args.seed}",))
+                                 None if args.no_monai or args.monai_from else args.monai_python, args.loss,
+                                 workdir, extra=(f"seed={args.seed}",))
+            if args.monai_from:
+                result = reuse_monai(result, json.loads(args.monai_from.read_text()), args.monai_from.name)
             write(result, args.loss)
 
 

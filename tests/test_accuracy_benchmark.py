@@ -97,12 +97,69 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
               "jaxseg": {"mean": scores, "train_s": 61.04, "samples_per_s": 2.5},
               "monai": {"mean": {**scores, "IoU": 0.7}, "train_s": 50.0, "samples_per_s": 3.0}}
     lines = accuracy.write(result, None, tmp_path).read_text().splitlines()
-    assert lines[2] == ("| cxr_lungs | reduced | jaxseg | bce | 0.9 | 0.89 | 12.5 px |  | 40 x 4 @ 128^2 | 61 | 2.5 "
+    assert lines[2] == ("| cxr_lungs | reduced | jaxseg | bce | 0.9 | 0.89 | 12.5 px |  |  | 40 x 4 @ 128^2 | 61 | 2.5 "
                         "| IoU ~0.9 | yes |")  # Within 0.02 of the seed's IoU.
-    assert lines[3] == ("| cxr_lungs | reduced | monai | dice_ce | 0.9 | 0.7 | 12.5 px |  | 40 x 4 @ 128^2 | 50 | 3 "
+    assert lines[3] == ("| cxr_lungs | reduced | monai | dice_ce | 0.9 | 0.7 | 12.5 px |  |  | 40 x 4 @ 128^2 | 50 | 3 "
                         "|  |  |")
     assert lines[4].startswith("| isbi_membranes |") and lines[4].endswith("| not run (time) |")
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
+
+
+def test_the_table_shows_a_detection_record_beside_torchvision_and_an_earlier_recipe(tmp_path):
+    boxes = {"dataset": "cxr_lung_boxes", "settings": "reduced", "loss": "faster_rcnn", "baseline_loss": "faster_rcnn",
+             "seed_iou": None, "hd95_unit": "", "steps": 60, "batch_size": 4, "input_size": [192, 192], "run_seed": 1,
+             "monai": "not run: a detection task",
+             "jaxseg": {"mean": {"AP50": 0.75, "rsna_mAP": 0.5}, "train_s": 100.0, "samples_per_s": 2.0},
+             "torchvision": {"mean": {"AP50": 0.5, "rsna_mAP": 0.25}, "train_s": 80.0, "samples_per_s": 3.0}}
+    accuracy.write(boxes, None, tmp_path)
+    earlier = {"dataset": "dsb_nuclei", "settings": "reduced", "loss": "bce", "recipe": "batch norm", "seed_iou": None,
+               "hd95_unit": "px", "steps": 80, "batch_size": 4, "input_size": [128, 128],
+               "jaxseg": {"mean": {"Dice": 0.8, "IoU": 0.7, "HD95": 5.0}, "train_s": 90.0, "samples_per_s": 4.0}}
+    lines = accuracy.write(earlier, "bce", tmp_path).read_text().splitlines()
+    assert lines[2] == ("| cxr_lung_boxes | reduced (seed 1) | jaxseg | faster_rcnn |  |  |  |  | 0.75 "
+                        "| 60 x 4 @ 192^2 | 100 | 2 |  |  |")
+    assert lines[3].startswith("| cxr_lung_boxes | reduced (seed 1) | torchvision | faster_rcnn |  |  |  |  | 0.5 |")
+    assert lines[4].startswith("| dsb_nuclei | reduced | jaxseg | bce (batch norm) | 0.8 | 0.7 | 5 px |")
+    assert not any(line.startswith("| cxr_lung_boxes |") and "not run" in line for line in lines)
+
+
+def test_reuse_monai_takes_the_monai_side_of_the_same_run_only():
+    run = {"dataset": "dsb_nuclei", "settings": "reduced", "steps": 80, "batch_size": 4, "input_size": [128, 128],
+           "train_cases": 24, "test_cases": ["a"], "run_seed": 1, "monai": "not run: --no-monai"}
+    monai = {"mean": {"Dice": 0.86}, "train_s": 118.0}
+    reused = accuracy.reuse_monai(run, {**run, "monai": monai, "loss": "dice_ce"}, "earlier.json")
+    assert reused["monai"] == monai and reused["monai_from"] == "earlier.json" and run["monai"].startswith("not run")
+    with pytest.raises(ValueError, match=r"earlier.json: .*\['steps', 'run_seed'\]"):
+        accuracy.reuse_monai(run, {**run, "monai": monai, "steps": 40, "run_seed": 0}, "earlier.json")
+
+
+def test_in_unit_scales_the_spacing_of_files_in_mm_only():
+    label = np.zeros((4, 4), np.uint8)
+    references = {"sem": (label, (1e-4, 2e-4), "sem.png", "mm"), "plain": (label, (1.0, 1.0), "plain.png", "px")}
+    scaled = accuracy.in_unit(references, ("µm", 1000.0))
+    assert scaled["sem"][1] == pytest.approx((0.1, 0.2)) and scaled["sem"][3] == "µm"
+    assert scaled["plain"] == references["plain"] and accuracy.in_unit(references, None) is references
+
+
+def test_score_gives_each_class_dice_where_there_are_several():
+    reference = np.zeros((8, 8), np.uint8)
+    reference[1:4, 1:4], reference[5:7, 5:7] = 1, 2
+    prediction = reference.copy()
+    prediction[5:7, 5:7] = 0
+    scores = accuracy.score(prediction, reference, {0: "background", 1: "myelin", 2: "axon"}, (1.0, 1.0))
+    assert (scores["Dice myelin"], scores["Dice axon"], scores["Dice"]) == (1.0, 0.0, 0.5)
+
+
+def test_axon_myelin_run_pins_rat_3_for_validation_and_test(tmp_path):
+    from jaxseg.split import split_listing
+    from tests.data_samples import AXON, need
+
+    root = need(AXON).parent
+    config, _ = accuracy.run_config(accuracy.DATASETS["axon_myelin"], root, accuracy.SETTINGS["reduced"])
+    assert (config.model.num_classes, config.model.head, config.loss.name) == (3, "softmax", "dice_ce")
+    listing = split_listing(config, tmp_path)
+    assert listing["test"] == ["sub-rat3_sample-data10_SEM", "sub-rat3_sample-data9_SEM"]
+    assert listing["val"] == ["sub-rat3_sample-data11_SEM"] and not any("rat3" in c for c in listing["train"])
 
 
 @pytest.mark.slow  # about 13 s on an idle 2-core machine, most of it compiling the tiny network
