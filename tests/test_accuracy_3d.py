@@ -51,16 +51,16 @@ def test_spleen_halves_keep_their_place_in_the_scan(tmp_path):
     assert [c.case_id for c in read_msd_index(tmp_path).cases] == ["first", "second"]
 
 
+@pytest.mark.slow  # 8-22 s on the shared 2-core CPU, most of it importing the configs
 def test_fold_config_pins_the_test_cases_and_holds_out_no_validation(tmp_path):
     spec = accuracy_3d.DATASETS_3D["brats_3_cases"]
-    config, overrides = accuracy_3d.fold_config(spec, tmp_path / "data", "reduced", ("pat0002",), tmp_path / "run")
+    config, _ = accuracy_3d.fold_config(spec, tmp_path / "data", "reduced", ("pat0002",), tmp_path / "run",
+                                        spec.ablations[0][1])
     assert (tmp_path / "run" / "test.txt").read_text() == "pat0002\n"
     assert (config.data.num_val, config.data.folds, config.model.in_channels) == (0, 0, 2)
     assert tuple(config.prepare.spacing_mm) == (4.0, 4.0, 4.0) and config.loss.name == "jaccard"
-    assert config.train.checkpoint_every == config.train.val_every == config.train.steps
-    sum_skips, _ = accuracy_3d.fold_config(spec, tmp_path, "full", ("pat0001",), tmp_path / "sum",
-                                           spec.ablations[0][1])
-    assert sum_skips.model.name == "kayalibay_sum" and sum_skips.train.steps == 11000  # the config's own
+    assert config.train.checkpoint_every == config.train.val_every == config.train.steps == 60
+    assert config.model.name == "kayalibay_sum"  # the ablation's overrides come last
     spine = accuracy_3d.DATASETS_3D["spinal_cord_mr"]
     blocks, _ = accuracy_3d.fold_config(spine, tmp_path, "reduced", spine.folds[0], tmp_path / "spine")
     assert tuple(blocks.sampling.block_shape) == tuple(blocks.inference.roi_size) == (48, 48, 16)
@@ -104,7 +104,7 @@ def _monai_python() -> str | None:
     return None
 
 
-@pytest.mark.slow  # about 20 s: two tiny 3D trainings
+@pytest.mark.slow  # 2-3 min each on the shared 2-core CPU: a tiny 3D training in a torch process
 @pytest.mark.parametrize("sampler", ["volumes", "blocks"])
 def test_monai_baseline_3d_predicts_every_test_volume_on_its_own_grid(tmp_path, sampler):
     python = _monai_python()
