@@ -308,7 +308,8 @@ def notes(results: list[dict]) -> str:
 
 
 def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
-    """folder/<dataset>_<settings>[_<loss>][_seed<n>].json, and accuracy_<settings>.md from every run there."""
+    """folder/<dataset>_<settings>[_<tag>][_<loss>][_seed<n>].json (tag: a 3D run's variant), and
+    accuracy_<settings>.md from every run there."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{result['dataset']}_{result['settings']}" + (f"_{result['tag']}" if result.get("tag") else "")
     stem += (f"_{loss}" if loss else "") + (f"_seed{result['run_seed']}" if result.get("run_seed") else "")
@@ -324,7 +325,8 @@ def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 80 steps, 16-256 channels (CPU)")
+    parser.add_argument("--reduced", action="store_true",
+                        help="2D: 128^2 inputs, batch 4, 80 steps, 16-256 channels; 3D: see accuracy_3d.py (CPU)")
     parser.add_argument("--datasets", nargs="+", choices=sorted({*DATASETS, *DATASETS_3D}),
                         default=[*DATASETS, *DATASETS_3D])
     parser.add_argument("--monai-python", default=sys.executable,
