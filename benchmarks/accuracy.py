@@ -19,12 +19,15 @@ cores; the full settings are the configs' own (network, input size, batch 8, the
 
     python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei axon_myelin]
         [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
-        [--monai-from RESULTS.json]
+        [--monai-from RESULTS.json] [--variants main kayalibay_sum cross_entropy] [--folds N]
 
-Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>][_seed<n>].json per run and, from every
-json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
+The 3D datasets (brats_3_cases, spinal_cord_mr, msd_spleen_crop) are run by benchmarks/accuracy_3d.py
+(see there: their layouts, folds, ablations and settings); `--datasets` takes them as the 2D ones.
 The lung boxes (a detection task, beside torchvision) are benchmarks/accuracy_boxes.py's; their
 records join the same table.
+
+Writes benchmarks/results/accuracy/<dataset>_<settings>[_<tag>][_<loss>][_seed<n>].json per run and, from
+every json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import scipy.ndimage as ndi
+from accuracy_3d import DATASETS_3D, brats_folds_table, run_dataset_3d
 from results_io import environment, markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +81,7 @@ DATASETS = {
         "no seed number (not a seed task; AxonDeepSeg's own SEM model is trained on its full dataset)",
         distance_unit=("µm", 1000.0)),
 }
-NOT_RUN = {
+NOT_RUN = {  # A row each until the dataset has a run.
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
     "spinal_cord_mr": "one subject: not run (time)",
     "msd_spleen_crop": "one case: not run (time)",
@@ -306,38 +310,62 @@ def table(results: list[dict]) -> str:
             if side == "jaxseg" and r["seed_iou"] is not None:
                 seed_note = f"IoU ~{r['seed_iou']}"
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
+            if side == "jaxseg" and r.get("seed_regions"):  # BraTS whole/core/enhancing Dice
+                seed_note = "w/c/e Dice " + "/".join(f"{v:.2f}" for v in r["seed_regions"])
+                ours = [m[region] for region in ("whole", "core", "enhancing")]
+                reproduced = ("ours " + "/".join(f"{v:.2f}" for v in ours) + ": "
+                              + ("yes" if all(o >= t - 0.02 for o, t in zip(ours, r["seed_regions"])) else "no"))
             settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
+            settings += f", {r['variant']}" if r.get("variant") else ""
+            size = r["input_size"]
+            size = size if isinstance(size, str) else f"{size[0]}^2" if len(size) == 2 else "x".join(map(str, size))
             hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else None
             loss = r["loss"] + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" else \
                 r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config differed
             framework = f"{side} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else side
             rows.append([r["dataset"], settings, framework, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
-                         m.get("AP50"), f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2",
+                         m.get("AP50"), f"{r['steps']} x {r['batch_size']} @ {size}",
                          round(s["train_s"], 1), s["samples_per_s"], seed_note, reproduced])
     done = {r["dataset"] for r in results}
     empty = [""] * 12
-    rows += [[name, *empty, "not run (time)"] for name in DATASETS if name not in done]
+    rows += [[name, *empty, "not run (time)"] for name in (*DATASETS, *DATASETS_3D)
+             if name not in done and name not in NOT_RUN]
     rows += [[name, *empty, why] for name, why in NOT_RUN.items() if name not in done]
     return markdown(header, rows)
 
 
+def notes(results: list[dict]) -> str:
+    """Markdown below the table: what --reduced changed per 3D dataset, what each one tests, and
+    the BraTS Dice per test subject."""
+    lines = [f"- {r['dataset']}: {r['seed']}" + (f"; reduced: {r['reduced_note']}" if r.get("reduced_note") else "")
+             for r in {r["dataset"]: r for r in results if r["dataset"] in DATASETS_3D}.values()]
+    folds = brats_folds_table(results)
+    return "\n".join(lines) + ("\n\nBraTS Dice per test subject (the ablations ran on the first fold):\n\n" + folds
+                               if folds else "")
+
+
 def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
-    """folder/<dataset>_<settings>[_<loss>][_seed<n>].json, and accuracy_<settings>.md from every run there."""
+    """folder/<dataset>_<settings>[_<tag>][_<loss>][_seed<n>].json (tag: a 3D run's variant), and
+    accuracy_<settings>.md from every run there."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{result['dataset']}_{result['settings']}" + (f"_{loss}" if loss else "")
-    stem += f"_seed{result['run_seed']}" if result.get("run_seed") else ""
+    stem = f"{result['dataset']}_{result['settings']}" + (f"_{result['tag']}" if result.get("tag") else "")
+    stem += (f"_{loss}" if loss else "") + (f"_seed{result['run_seed']}" if result.get("run_seed") else "")
     (folder / f"{stem}.json").write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
     settings = result["settings"]
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
-    (folder / f"accuracy_{settings}.md").write_text(table([r for r in runs if r["settings"] == settings]) + "\n")
+    runs = [r for r in runs if r["settings"] == settings]
+    extra = notes(runs)
+    (folder / f"accuracy_{settings}.md").write_text(table(runs) + "\n" + (f"\n{extra}\n" if extra else ""))
     print(f"wrote {folder / stem}.json and accuracy_{settings}.md")
     return folder / f"accuracy_{settings}.md"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 80 steps, 16-256 channels (CPU)")
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument("--reduced", action="store_true",
+                        help="2D: 128^2 inputs, batch 4, 80 steps, 16-256 channels; 3D: see accuracy_3d.py (CPU)")
+    parser.add_argument("--datasets", nargs="+", choices=sorted({*DATASETS, *DATASETS_3D}),
+                        default=[*DATASETS, *DATASETS_3D])
     parser.add_argument("--monai-python", default=sys.executable,
                         help="a Python with torch and monai for the MONAI side (default: this one)")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
@@ -349,14 +377,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--monai-from", type=Path,
                         help="a results json of the same dataset, settings and seed whose MONAI side is reused "
                              "(after a change of jaxseg's network or loss only)")
+    parser.add_argument("--variants", nargs="+", default=(),
+                        help="3D datasets: only these runs ('main' for the folds, or an ablation's tag)")
+    parser.add_argument("--folds", type=int, help="3D datasets: only the first N folds (default all)")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"
     for name in args.datasets:
-        folder = args.data_root / DATASETS[name].folder
+        spec = DATASETS[name] if name in DATASETS else DATASETS_3D[name]
+        folder = args.data_root / spec.folder
         if not folder.is_dir():
-            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {DATASETS[name].folder})")
+            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {spec.folder})")
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
+            if name in DATASETS_3D:  # Folds and ablations: a record per variant.
+                python = None if args.no_monai else args.monai_python
+                why_not = monai_available(python) if python else "--no-monai"
+                extra = (f"seed={args.seed}", *((f"loss.name={args.loss}",) if args.loss else ()))
+                for result in run_dataset_3d(name, spec, args.data_root, settings, None if why_not else python,
+                                             workdir, why_not, extra, tuple(args.variants), args.folds):
+                    write(result, args.loss)
+                continue
             result = run_dataset(name, DATASETS[name], args.data_root, settings,
                                  None if args.no_monai or args.monai_from else args.monai_python, args.loss,
                                  workdir, extra=(f"seed={args.seed}",))
