@@ -16,8 +16,15 @@ checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 80 steps, and a
 widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dataset on 2 CPU
 cores; the full settings are the configs' own (network, input size, batch 8, their steps).
 
+The 3D experiments of seeds 000 and 004 have modules of their own (EXPERIMENTS; run only when named):
+brats_planes (benchmarks/accuracy_planes.py: per-plane 2D nets, their fusion and 3D blocks on BRATS,
+MONAI on the axial plane), brats_propagation and totalseg_propagation (benchmarks/accuracy_propagation.py:
+one-shot slice propagation, simulated corrections and a per-slice U-Net).
+
     python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei]
         [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
+    python benchmarks/accuracy.py --reduced --datasets brats_planes brats_propagation totalseg_propagation
+    python benchmarks/accuracy.py --reduced --table-only    # rewrite accuracy_reduced.md from the jsons
 
 Writes benchmarks/results/accuracy/<dataset>_<settings>[_<loss>][_seed<n>].json per run and, from every
 json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -68,12 +76,18 @@ DATASETS = {
         "seed 002: no nucleus number in the text (validation IoU only in a figure); 30 of the 670 stage1 "
         "images here", instance_map=True),
 }
+# 3D experiments with a module of their own: name -> (module, shared folder); module.run(name, data_root,
+# settings, monai_python, workdir, seed) returns the result record.
+EXPERIMENTS = {
+    "brats_planes": ("accuracy_planes", "brats2015_deepmedic_subset"),
+    "brats_propagation": ("accuracy_propagation", "brats2015_deepmedic_subset"),
+    "totalseg_propagation": ("accuracy_propagation", "totalseg_example_ct"),
+}
 NOT_RUN = {
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
     "axon_myelin_sem": "not run (time)",
     "spinal_cord_mr": "one subject: not run (time)",
     "msd_spleen_crop": "one case: not run (time)",
-    "slice_propagation": "seed 004 one-shot propagation and simulated corrections: not run (time)",
     "cxr_lung_boxes": "seed 002 Faster R-CNN AP@0.5: not run (time)",
 }
 SETTINGS = {  # Overrides of every config; None keeps the config's value.
@@ -263,22 +277,30 @@ def table(results: list[dict]) -> str:
               "train s", "samples/s", "seed", "reproduced"]
     rows = []
     for r in results:
-        for side in ("jaxseg", "monai"):
-            if not isinstance(r.get(side), dict):
+        # 3D experiments add "variants" (planes, fusions, propagation with corrections) rendered as
+        # jaxseg rows after the main one; a variant may carry only some metrics and no timing.
+        sides = [(side, r.get("labels", {}).get(side, side), r.get(side)) for side in ("jaxseg", "monai")]
+        sides += [("jaxseg", f"jaxseg {name}", v) for name, v in r.get("variants", {}).items()]
+        for side, label, s in sides:
+            if not isinstance(s, dict):
                 continue
-            s, m = r[side], r[side]["mean"]
+            m = s["mean"]
             seed_note = reproduced = ""
-            if side == "jaxseg" and r["seed_iou"] is not None:
+            if side == "jaxseg" and r.get("seed_iou") is not None:
                 seed_note = f"IoU ~{r['seed_iou']}"
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
+            if label == r.get("labels", {}).get("jaxseg"):
+                seed_note, reproduced = r.get("seed_note", ""), r.get("reproduced", "")
             settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
-            rows.append([r["dataset"], settings, side, r["loss"] if side == "jaxseg" else "dice_ce",
-                         m["Dice"], m["IoU"], f"{m['HD95']:.3g} {r['hd95_unit']}", m.get("mAP"),
-                         f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2", round(s["train_s"], 1),
-                         s["samples_per_s"], seed_note, reproduced])
+            loss = s.get("loss", r["loss"]) if side == "jaxseg" else "dice_ce"
+            hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else ""
+            timing = [round(s["train_s"], 1), s["samples_per_s"]] if "train_s" in s else ["", ""]
+            rows.append([r["dataset"], settings, label, loss, m["Dice"], m.get("IoU"), hd95, m.get("mAP"),
+                         s.get("size") or f"{r['steps']} x {r['batch_size']} @ {r['input_size'][0]}^2", *timing,
+                         seed_note, reproduced])
     done = {r["dataset"] for r in results}
     rows += [[name, "", "", "", "", "", "", "", "", "", "", "", "not run (time)"]
-             for name in DATASETS if name not in done]
+             for name in [*DATASETS, *EXPERIMENTS] if name not in done]
     rows += [[name, "", "", "", "", "", "", "", "", "", "", "", why] for name, why in NOT_RUN.items()]
     return markdown(header, rows)
 
@@ -289,17 +311,22 @@ def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
     stem = f"{result['dataset']}_{result['settings']}" + (f"_{loss}" if loss else "")
     stem += f"_seed{result['run_seed']}" if result.get("run_seed") else ""
     (folder / f"{stem}.json").write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
-    settings = result["settings"]
+    print(f"wrote {folder / stem}.json")
+    return write_table(result["settings"], folder)
+
+
+def write_table(settings: str, folder: Path = RESULTS) -> Path:
+    """folder/accuracy_<settings>.md from every json of those settings there."""
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
     (folder / f"accuracy_{settings}.md").write_text(table([r for r in runs if r["settings"] == settings]) + "\n")
-    print(f"wrote {folder / stem}.json and accuracy_{settings}.md")
+    print(f"wrote {folder / f'accuracy_{settings}.md'}")
     return folder / f"accuracy_{settings}.md"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reduced", action="store_true", help="128^2 inputs, batch 4, 80 steps, 16-256 channels (CPU)")
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=sorted([*DATASETS, *EXPERIMENTS]), default=list(DATASETS))
     parser.add_argument("--monai-python", default=sys.executable,
                         help="a Python with torch and monai for the MONAI side (default: this one)")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
@@ -308,18 +335,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the run's seed on both sides (config key seed)")
     parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--learning-rate", type=float,
+                        help="Adam's learning rate of the propagation experiments, not the seed's (a recipe trial)")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite accuracy_<settings>.md from the jsons")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"
+    if args.table_only:
+        write_table(settings)
+        return
+    monai_python = None if args.no_monai else args.monai_python
     for name in args.datasets:
-        folder = args.data_root / DATASETS[name].folder
+        folder = args.data_root / (EXPERIMENTS[name][1] if name in EXPERIMENTS else DATASETS[name].folder)
         if not folder.is_dir():
-            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {DATASETS[name].folder})")
+            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {folder.name})")
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
-            result = run_dataset(name, DATASETS[name], args.data_root, settings,
-                                 None if args.no_monai else args.monai_python, args.loss, workdir,
-                                 extra=(f"seed={args.seed}",))
-            write(result, args.loss)
+            if name in EXPERIMENTS:
+                module = importlib.import_module(EXPERIMENTS[name][0])
+                trial = {"learning_rate": args.learning_rate} if args.learning_rate else {}
+                result = module.run(name, args.data_root, settings, monai_python, workdir, args.seed, **trial)
+            else:
+                result = run_dataset(name, DATASETS[name], args.data_root, settings, monai_python, args.loss, workdir,
+                                     extra=(f"seed={args.seed}",))
+            write(result, args.loss or result.get("recipe"))
 
 
 if __name__ == "__main__":
