@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
             if name in EXPERIMENTS:
                 module = importlib.import_module(EXPERIMENTS[name][0])
                 trial = {"learning_rate": args.learning_rate} if args.learning_rate else {}
+                trial.update({"loss": args.loss} if args.loss else {})
                 result = module.run(name, args.data_root, settings, monai_python, workdir, args.seed, **trial)
             else:
                 result = run_dataset(name, DATASETS[name], args.data_root, settings, monai_python, args.loss, workdir,
