@@ -291,7 +291,8 @@ def table(results: list[dict]) -> str:
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
             if label == r.get("labels", {}).get("jaxseg"):
                 seed_note, reproduced = r.get("seed_note", ""), r.get("reproduced", "")
-            settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
+            settings = r["settings"] + (f" ({r['recipe']})" if r.get("recipe") else "")
+            settings += f" (seed {r['run_seed']})" if r.get("run_seed") else ""
             loss = s.get("loss", r["loss"]) if side == "jaxseg" else "dice_ce"
             hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else ""
             timing = [round(s["train_s"], 1), s["samples_per_s"]] if "train_s" in s else ["", ""]
