@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-monai", action="store_true", help="train jaxseg only (with --loss: a recipe trial)")
     parser.add_argument("--workdir", type=Path, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--learning-rate", type=float,
-                        help="Adam's learning rate of the propagation experiments, not the seed's (a recipe trial)")
+                        help="the 3D experiments' learning rate instead of the seed's (a recipe trial)")
     parser.add_argument("--table-only", action="store_true", help="only rewrite accuracy_<settings>.md from the jsons")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"

@@ -58,10 +58,11 @@ SETTINGS = {
 
 
 def plane_config(name: str, root: Path, test_case: str, s: Settings, seed: int, plane: str = "axial",
-                 loss: str | None = None):
+                 loss: str | None = None, learning_rate: float | None = None):
     """configs/NAME.py on the whole-tumour folder at 2 mm with test subject `test_case`, the other two
     training (no validation), `s`'s overrides; checkpoint and log as accuracy.py's runs do. `loss`
-    (a recipe trial) replaces the seed's class-weighted BCE, its BCE term unweighted."""
+    (a recipe trial) replaces the seed's class-weighted BCE, its BCE term unweighted; `learning_rate`
+    RMSprop's 1e-3."""
     from jaxseg.config import load_config
 
     config = load_config(str(REPO / "configs" / f"{name}.py"))
@@ -75,6 +76,8 @@ def plane_config(name: str, root: Path, test_case: str, s: Settings, seed: int, 
         overrides.append(f"model.base_features={s.base_features}")
     if loss:
         overrides += [f"loss.name={loss}", "loss.bce_weights=given"]
+    if learning_rate:
+        overrides.append(f"optimizer.learning_rate={learning_rate}")
     if name == "pig_ct_unet2d" and s.depth:
         overrides.append(f"model.depth={s.depth}")
     if name == "pig_ct_unet3d" and s.block:
@@ -176,9 +179,9 @@ def reproduced(means: dict[str, dict[str, float]]) -> str:
 
 
 def run(name: str, data_root: Path, settings: str, monai_python: str | None, workdir: Path, seed: int,
-        loss: str | None = None) -> dict:
-    """Every fold of `settings`: train the three planes, the 3D network and MONAI (jaxseg with `loss`:
-    a recipe trial); the result record."""
+        loss: str | None = None, learning_rate: float | None = None) -> dict:
+    """Every fold of `settings`: train the three planes, the 3D network and MONAI (jaxseg with `loss`
+    or `learning_rate`: a recipe trial); the result record."""
     from jaxseg.data.datasets import load_cases, open_dataset
 
     s = SETTINGS[settings]
@@ -190,7 +193,7 @@ def run(name: str, data_root: Path, settings: str, monai_python: str | None, wor
         probs, configs = {}, {}
         for model, plane in [*(("pig_ct_unet2d", p) for p in PLANES), ("pig_ct_unet3d", "axial")]:
             key = plane if model.endswith("2d") else "3d"
-            config, overrides = plane_config(model, root, test_case, s, seed, plane, loss)
+            config, overrides = plane_config(model, root, test_case, s, seed, plane, loss, learning_rate)
             out = train(config, workdir / test_case / key)
             index, splits = open_dataset(config, workdir)
             cases = {c.case_id: c for c in load_cases(splits["test"] + splits["train"], config, index)}

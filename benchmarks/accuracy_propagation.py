@@ -88,10 +88,10 @@ DATA = {"brats_propagation": ("brats2015_deepmedic_subset", brats_folder, "none"
 
 
 def configs(root: Path, test_case: str, objects: dict[int, str], normalize: str, s: Settings, seed: int,
-            learning_rate: float | None = None):
+            learning_rate: float | None = None, loss: str | None = None):
     """(propagation config, per-slice U-Net config, overrides of the first): slice_propagation.py on
     the folder with `test_case` tested, the others training (no validation: the last step is kept),
-    Adam at `learning_rate` when given (else the seed's 1e-4)."""
+    Adam at `learning_rate` and `loss` when given (else the seed's 1e-4 and cross-entropy)."""
     from jaxseg.config import load_config
 
     path = str(REPO / "configs" / "slice_propagation.py")
@@ -108,6 +108,8 @@ def configs(root: Path, test_case: str, objects: dict[int, str], normalize: str,
         overrides.append(f"model.base_features={s.base_features}")
     if learning_rate:
         overrides.append(f"optimizer.learning_rate={learning_rate}")
+    if loss:
+        overrides.append(f"loss.name={loss}")
     if s.batch_size:
         overrides.append(f"data.batch_size={s.batch_size}")
     unet = ["task=segmentation", "data.sampler=slices", "model.in_channels=1", f"model.num_classes={len(objects) + 1}",
@@ -187,8 +189,8 @@ def reproduced(one_shot: float, unet: float, curve: list[dict]) -> str:
 
 
 def run(name: str, data_root: Path, settings: str, monai_python: str | None, workdir: Path, seed: int,
-        learning_rate: float | None = None) -> dict:
-    """Train the propagation model and the U-Net (both at `learning_rate` when given: a recipe trial),
+        learning_rate: float | None = None, loss: str | None = None) -> dict:
+    """Train the propagation model and the U-Net (both at `learning_rate` and with `loss` when given: a recipe trial),
     propagate with simulated corrections; the result record."""
     from jaxseg.core.mesh import local_mesh
     from jaxseg.data.datasets import load_cases, open_dataset
@@ -197,7 +199,7 @@ def run(name: str, data_root: Path, settings: str, monai_python: str | None, wor
     s = SETTINGS[settings]
     folder, build, normalize = DATA[name]
     root, test_case, objects = build(data_root, workdir / "data")
-    propagation, segmentation, overrides = configs(root, test_case, objects, normalize, s, seed, learning_rate)
+    propagation, segmentation, overrides = configs(root, test_case, objects, normalize, s, seed, learning_rate, loss)
     runs = {"propagation": train(propagation, workdir / "propagation"), "unet": train(segmentation, workdir / "unet")}
     index, splits = open_dataset(propagation, workdir, same_classes=False)
     cases = load_cases(splits["test"], propagation, index)
