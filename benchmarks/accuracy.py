@@ -17,9 +17,16 @@ checkpoint is its last). `--reduced` (128 x 128 inputs, batch 4, 80 steps, and a
 widths: 16-256 channels, 1.9 M parameters on each side) fits ~10 minutes per dataset on 2 CPU
 cores; the full settings are the configs' own (network, input size, batch 8, their steps).
 
-    python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei axon_myelin]
+The 3D experiments of seeds 000 and 004 have modules of their own (EXPERIMENTS):
+brats_planes (benchmarks/accuracy_planes.py: per-plane 2D nets, their fusion and 3D blocks on BRATS,
+MONAI on the axial plane), brats_propagation and totalseg_propagation (benchmarks/accuracy_propagation.py:
+one-shot slice propagation, simulated corrections and a per-slice U-Net).
+
+    python benchmarks/accuracy.py --reduced [--datasets cxr_lungs isbi_membranes dsb_nuclei axon_myelin ...]
         [--monai-python PATH] [--data-root ../shared/data] [--loss NAME] [--no-monai] [--seed N]
-        [--monai-from RESULTS.json] [--variants main kayalibay_sum cross_entropy] [--folds N]
+        [--monai-from RESULTS.json] [--variants main kayalibay_sum cross_entropy] [--folds N] [--learning-rate LR]
+    python benchmarks/accuracy.py --reduced --datasets brats_planes brats_propagation totalseg_propagation
+    python benchmarks/accuracy.py --reduced --table-only    # rewrite accuracy_reduced.md from the jsons
 
 The 3D datasets (brats_3_cases, spinal_cord_mr, msd_spleen_crop) are run by benchmarks/accuracy_3d.py
 (see there: their layouts, folds, ablations and settings); `--datasets` takes them as the 2D ones.
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import subprocess
 import sys
@@ -81,11 +89,17 @@ DATASETS = {
         "no seed number (not a seed task; AxonDeepSeg's own SEM model is trained on its full dataset)",
         distance_unit=("µm", 1000.0)),
 }
+# 3D experiments with a module of their own: name -> (module, shared folder); module.run(name, data_root,
+# settings, monai_python, workdir, seed) returns the result record.
+EXPERIMENTS = {
+    "brats_planes": ("accuracy_planes", "brats2015_deepmedic_subset"),
+    "brats_propagation": ("accuracy_propagation", "brats2015_deepmedic_subset"),
+    "totalseg_propagation": ("accuracy_propagation", "totalseg_example_ct"),
+}
 NOT_RUN = {  # A row each until the dataset has a run.
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
     "spinal_cord_mr": "one subject: not run (time)",
     "msd_spleen_crop": "one case: not run (time)",
-    "slice_propagation": "seed 004 one-shot propagation and simulated corrections: not run (time)",
     "cxr_lung_boxes": "seed 002 Faster R-CNN AP@0.5: not run (time)",
 }
 SETTINGS = {  # Overrides of every config; None keeps the config's value.
@@ -302,12 +316,18 @@ def table(results: list[dict]) -> str:
               "steps x batch @ size", "train s", "samples/s", "seed", "reproduced"]
     rows = []
     for r in results:
-        for side in ("jaxseg", "monai", "torchvision"):  # torchvision: the detection baseline
-            if not isinstance(r.get(side), dict):
+        # torchvision: the detection baseline. The experiments of seeds 000 and 004 add "variants" (planes,
+        # fusions, propagation with corrections) rendered as jaxseg rows after the main one; a variant may
+        # carry only some metrics and no timing.
+        sides = [(side, r.get("labels", {}).get(side, side), r.get(side))
+                 for side in ("jaxseg", "monai", "torchvision")]
+        sides += [("jaxseg", f"jaxseg {name}", v) for name, v in r.get("variants", {}).items()]
+        for side, label, s in sides:
+            if not isinstance(s, dict):
                 continue
-            s, m = r[side], r[side]["mean"]
+            m = s["mean"]
             seed_note = reproduced = ""
-            if side == "jaxseg" and r["seed_iou"] is not None:
+            if side == "jaxseg" and r.get("seed_iou") is not None:
                 seed_note = f"IoU ~{r['seed_iou']}"
                 reproduced = "yes" if m["IoU"] >= r["seed_iou"] - 0.02 else "no"
             if side == "jaxseg" and r.get("seed_regions"):  # BraTS whole/core/enhancing Dice
@@ -315,20 +335,23 @@ def table(results: list[dict]) -> str:
                 ours = [m[region] for region in ("whole", "core", "enhancing")]
                 reproduced = ("ours " + "/".join(f"{v:.2f}" for v in ours) + ": "
                               + ("yes" if all(o >= t - 0.02 for o, t in zip(ours, r["seed_regions"])) else "no"))
+            if label == r.get("labels", {}).get("jaxseg"):
+                seed_note, reproduced = r.get("seed_note", ""), r.get("reproduced", "")
             settings = r["settings"] + (f" (seed {r['run_seed']})" if r.get("run_seed") else "")
             settings += f", {r['variant']}" if r.get("variant") else ""
             size = r["input_size"]
             size = size if isinstance(size, str) else f"{size[0]}^2" if len(size) == 2 else "x".join(map(str, size))
             hd95 = f"{m['HD95']:.3g} {r['hd95_unit']}" if "HD95" in m else None
-            loss = r["loss"] + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" else \
-                r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config differed
-            framework = f"{side} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else side
+            loss = s.get("loss", r["loss"]) + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" \
+                else r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config or a trial differed
+            framework = f"{label} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else label
+            timing = [round(s["train_s"], 1), s["samples_per_s"]] if "train_s" in s else ["", ""]
             rows.append([r["dataset"], settings, framework, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
-                         m.get("AP50"), f"{r['steps']} x {r['batch_size']} @ {size}",
-                         round(s["train_s"], 1), s["samples_per_s"], seed_note, reproduced])
+                         m.get("AP50"), s.get("size") or f"{r['steps']} x {r['batch_size']} @ {size}", *timing,
+                         seed_note, reproduced])
     done = {r["dataset"] for r in results}
     empty = [""] * 12
-    rows += [[name, *empty, "not run (time)"] for name in (*DATASETS, *DATASETS_3D)
+    rows += [[name, *empty, "not run (time)"] for name in (*DATASETS, *DATASETS_3D, *EXPERIMENTS)
              if name not in done and name not in NOT_RUN]
     rows += [[name, *empty, why] for name, why in NOT_RUN.items() if name not in done]
     return markdown(header, rows)
@@ -351,21 +374,27 @@ def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
     stem = f"{result['dataset']}_{result['settings']}" + (f"_{result['tag']}" if result.get("tag") else "")
     stem += (f"_{loss}" if loss else "") + (f"_seed{result['run_seed']}" if result.get("run_seed") else "")
     (folder / f"{stem}.json").write_text(json.dumps({"environment": environment(), **result}, indent=2) + "\n")
-    settings = result["settings"]
+    print(f"wrote {folder / stem}.json")
+    return write_table(result["settings"], folder)
+
+
+def write_table(settings: str, folder: Path = RESULTS) -> Path:
+    """folder/accuracy_<settings>.md from every json of those settings there."""
     runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
     runs = [r for r in runs if r["settings"] == settings]
     extra = notes(runs)
     (folder / f"accuracy_{settings}.md").write_text(table(runs) + "\n" + (f"\n{extra}\n" if extra else ""))
-    print(f"wrote {folder / stem}.json and accuracy_{settings}.md")
+    print(f"wrote {folder / f'accuracy_{settings}.md'}")
     return folder / f"accuracy_{settings}.md"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reduced", action="store_true",
-                        help="2D: 128^2 inputs, batch 4, 80 steps, 16-256 channels; 3D: see accuracy_3d.py (CPU)")
-    parser.add_argument("--datasets", nargs="+", choices=sorted({*DATASETS, *DATASETS_3D}),
-                        default=[*DATASETS, *DATASETS_3D])
+                        help="2D: 128^2 inputs, batch 4, 80 steps, 16-256 channels; 3D: see accuracy_3d.py, "
+                             "accuracy_planes.py, accuracy_propagation.py (CPU)")
+    parser.add_argument("--datasets", nargs="+", choices=sorted({*DATASETS, *DATASETS_3D, *EXPERIMENTS}),
+                        default=[*DATASETS, *DATASETS_3D, *EXPERIMENTS])
     parser.add_argument("--monai-python", default=sys.executable,
                         help="a Python with torch and monai for the MONAI side (default: this one)")
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data",
@@ -380,26 +409,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", nargs="+", default=(),
                         help="3D datasets: only these runs ('main' for the folds, or an ablation's tag)")
     parser.add_argument("--folds", type=int, help="3D datasets: only the first N folds (default all)")
+    parser.add_argument("--learning-rate", type=float,
+                        help="the 3D experiments' learning rate instead of the seed's (a recipe trial)")
+    parser.add_argument("--table-only", action="store_true", help="only rewrite accuracy_<settings>.md from the jsons")
     args = parser.parse_args(argv)
     settings = "reduced" if args.reduced else "full"
+    if args.table_only:
+        write_table(settings)
+        return
+    monai_python = None if args.no_monai else args.monai_python
     for name in args.datasets:
-        spec = DATASETS[name] if name in DATASETS else DATASETS_3D[name]
-        folder = args.data_root / spec.folder
+        spec = DATASETS.get(name) or DATASETS_3D.get(name)
+        folder = args.data_root / (EXPERIMENTS[name][1] if name in EXPERIMENTS else spec.folder)
         if not folder.is_dir():
-            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {spec.folder})")
+            sys.exit(f"{folder}: no such folder (set --data-root to the folder holding {folder.name})")
         with tempfile.TemporaryDirectory() as tmp:
             workdir = (args.workdir or Path(tmp)) / f"{name}_{settings}_seed{args.seed}"
             if name in DATASETS_3D:  # Folds and ablations: a record per variant.
-                python = None if args.no_monai else args.monai_python
-                why_not = monai_available(python) if python else "--no-monai"
+                why_not = monai_available(monai_python) if monai_python else "--no-monai"
                 extra = (f"seed={args.seed}", *((f"loss.name={args.loss}",) if args.loss else ()))
-                for result in run_dataset_3d(name, spec, args.data_root, settings, None if why_not else python,
+                for result in run_dataset_3d(name, spec, args.data_root, settings, None if why_not else monai_python,
                                              workdir, why_not, extra, tuple(args.variants), args.folds):
                     write(result, args.loss)
                 continue
-            result = run_dataset(name, DATASETS[name], args.data_root, settings,
-                                 None if args.no_monai or args.monai_from else args.monai_python, args.loss,
-                                 workdir, extra=(f"seed={args.seed}",))
+            if name in EXPERIMENTS:
+                module = importlib.import_module(EXPERIMENTS[name][0])
+                trial = {"learning_rate": args.learning_rate} if args.learning_rate else {}
+                trial.update({"loss": args.loss} if args.loss else {})
+                result = module.run(name, args.data_root, settings, monai_python, workdir, args.seed, **trial)
+                write(result, args.loss or result.get("recipe"))
+                continue
+            result = run_dataset(name, spec, args.data_root, settings, None if args.monai_from else monai_python,
+                                 args.loss, workdir, extra=(f"seed={args.seed}",))
             if args.monai_from:
                 result = reuse_monai(result, json.loads(args.monai_from.read_text()), args.monai_from.name)
             write(result, args.loss)

@@ -206,3 +206,41 @@ def test_monai_baseline_predicts_every_test_image_at_its_own_size(tmp_path):
     prediction = np.load(tmp_path / "predictions" / "t.npy")
     assert prediction.shape == (20, 24) and prediction.dtype == np.uint8 and set(np.unique(prediction)) <= {0, 1}
     assert json.loads((tmp_path / "result.json").read_text())["parameters"] == 11_218
+
+
+def test_the_table_renders_the_variants_of_the_3d_experiments(tmp_path):
+    scores = {"Dice": 0.8, "IoU": 0.7, "HD95": 4.0}
+    result = {"dataset": "brats_planes", "settings": "reduced", "loss": "bce", "seed_iou": None, "hd95_unit": "mm",
+              "steps": 10, "batch_size": 4, "input_size": [128, 128], "seed_note": "fusion best",
+              "reproduced": "fusion > best plane: no", "labels": {"jaxseg": "jaxseg axial"},
+              "jaxseg": {"mean": scores, "train_s": 5.0, "samples_per_s": 2.0},
+              "variants": {"3d": {"mean": scores, "train_s": 6.0, "samples_per_s": 1.0, "size": "10 x 2 @ 32x32x32"},
+                           "combined": {"mean": {"Dice": 0.5}}}}
+    lines = accuracy.write(result, None, tmp_path).read_text().splitlines()
+    assert lines[2] == ("| brats_planes | reduced | jaxseg axial | bce | 0.8 | 0.7 | 4 mm |  |  | 10 x 4 @ 128^2 "
+                        "| 5 | 2 | fusion best | fusion > best plane: no |")
+    assert lines[3] == ("| brats_planes | reduced | jaxseg 3d | bce | 0.8 | 0.7 | 4 mm |  |  | 10 x 2 @ 32x32x32 "
+                        "| 6 | 1 |  |  |")
+    assert lines[4] == ("| brats_planes | reduced | jaxseg combined | bce | 0.5 |  |  |  |  | 10 x 4 @ 128^2 "
+                        "|  |  |  |  |")
+
+
+def test_plane_fusions_average_the_planes_probabilities():
+    import accuracy_planes
+
+    probs = {p: {"c": np.full((2, 2, 2), v, np.float32)} for p, v in
+             {"axial": 0.9, "coronal": 0.3, "sagittal": 0.0, "3d": 0.6}.items()}
+    fused = accuracy_planes.variants(probs)
+    assert list(fused) == ["axial", "coronal", "sagittal", "axial+coronal", "axial+sagittal", "coronal+sagittal",
+                           "combined", "3d"]
+    assert fused["axial+coronal"]["c"][0, 0, 0] == pytest.approx(0.6)
+    assert fused["combined"]["c"][0, 0, 0] == pytest.approx(0.4) and fused["3d"]["c"][0, 0, 0] == pytest.approx(0.6)
+
+
+def test_the_mean_correction_curve_averages_each_step_over_objects():
+    import accuracy_propagation
+
+    rows = [{"object": o, "fraction": f, "corrected_slices": n, "Dice": d}
+            for o, f, n, d in [("a", None, 0, 0.5), ("a", 0.2, 4, 0.7), ("b", None, 0, 0.3), ("b", 0.2, 2, 0.9)]]
+    assert accuracy_propagation.mean_curve(rows) == [{"fraction": None, "corrected_slices": 0.0, "Dice": 0.4},
+                                                     {"fraction": 0.2, "corrected_slices": 3.0, "Dice": 0.8}]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from jaxseg.cli import main
-from jaxseg.config import load_config
+from jaxseg.config import ConfigError, load_config
 from jaxseg.core.state import TrainState
 from jaxseg.data.cases import LoadedCase
 from jaxseg.io import GeometryMismatchError, ReadError, Volume, read_nifti, write_mask, write_nifti
@@ -109,6 +109,14 @@ def test_the_config_is_seed_004s_recipe():
     rates = [float(schedule(e * epoch)) for e in (0, 9, 10, 19, 20, 24, 25, 29)]
     np.testing.assert_allclose(rates, [1e-4, 1e-4, 1e-5, 1e-5, 1e-6, 1e-6, 1e-7, 1e-7], rtol=1e-6)
     assert config.train.steps == 30 * epoch
+
+
+@pytest.mark.parametrize("override", ["prepare.spacing_mm=(2.0,2.0,2.0)", "prepare.slice_size=(32,32)",
+                                      "prepare.crop=body"])
+def test_a_propagation_config_that_changes_the_training_grid_is_refused(override):
+    # Propagation predicts on the files' own grid: a resampled training grid would meet another scale.
+    with pytest.raises(ConfigError, match="own grid"):
+        get_task("propagation").check_config(load_config("slice_propagation", [override]))
 
 
 @pytest.mark.slow

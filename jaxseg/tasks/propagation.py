@@ -42,6 +42,12 @@ class PropagationTask(SegmentationTask):
         if config.train.best_metric != "dice":
             raise ConfigError(f"config key 'train.best_metric' = {config.train.best_metric!r} must be 'dice' for "
                               "task = 'propagation': propagation is validated by one-shot Dice")
+        if config.prepare.spacing_mm or config.prepare.slice_size or config.prepare.crop != "none":
+            # Validation, evaluation and `jaxseg propagate` propagate on each file's own grid
+            # (organ_slices), so a model trained on resampled, resized or cropped slices would meet
+            # another scale (or field of view) at inference.
+            raise ConfigError("config keys 'prepare.spacing_mm', 'prepare.slice_size' and 'prepare.crop' must keep "
+                              "their defaults for task = 'propagation': propagation predicts on each file's own grid")
         if config.augment.device:
             raise ConfigError("config key 'augment.device' = True applies to the slices, blocks and volumes samplers "
                               "of segmentation, not to task = 'propagation': set it to False")
