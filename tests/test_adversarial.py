@@ -37,6 +37,7 @@ def _all_zero(tree) -> bool:
     return all(not np.any(np.asarray(x)) for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow  # 19 s on 2 cores; the ordinary-loop test below trains both networks by default
 def test_each_objective_reaches_only_its_own_network():
     model, params, image, labels = _model_and_batch()
     generator = lambda o: jax.nn.softplus(-o["fake_for_segmenter"]).mean()  # noqa: E731

@@ -165,6 +165,7 @@ def test_smaller_budget_never_gives_a_larger_patch_times_batch_and_search_is_det
     assert dataclasses.asdict(_search(full_peak - 1, dataset_voxels=0)) == dataclasses.asdict(found)
 
 
+@pytest.mark.slow  # 29 s on 2 cores: a search over memory up to 2^40 bytes compiles many steps
 def test_batch_is_capped_at_5_percent_of_the_dataset():
     found = _search(2**40)
     assert (found.batch, found.batch_cap, found.next_batch_peak_bytes) == (4, 4, None)
