@@ -24,7 +24,6 @@ Rand2DElastic (control points every 2 sigma, magnitude up to alpha pixels) when 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch.nn.functional as F
 from monai.losses import DiceCELoss
 from monai.networks.nets import BasicUNet
 from monai.transforms import Compose, Rand2DElasticd, RandFlipd, RandRotate90d
+from torch_result import write_result
 
 
 def _load(folder: Path, case: str, what: str) -> np.ndarray:
@@ -107,15 +107,7 @@ def main(folder: Path) -> None:
             probabilities = torch.softmax(net(_resized(image, size, "bilinear")[None]), dim=1)
             back = F.interpolate(probabilities, size=image.shape[:2], mode="bilinear", align_corners=False)
             np.save(folder / "predictions" / f"{case}.npy", back[0].argmax(0).numpy().astype(np.uint8))
-    timed = step_s[1:] or step_s
-    (folder / "result.json").write_text(json.dumps({
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "train_s": train_s,
-        "step_s_median": statistics.median(timed),
-        "samples_per_s": settings["batch_size"] / statistics.median(timed),
-        "final_loss": loss.item(),
-        "torch": torch.__version__, "monai": monai.__version__, "threads": torch.get_num_threads(),
-    }, indent=2) + "\n")
+    write_result(folder, net, settings["batch_size"], train_s, step_s, loss.item(), monai=monai.__version__)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ and a rotation about all three axes (labels nearest) when enabled. Inference: th
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ from monai.inferers import sliding_window_inference
 from monai.losses import DiceCELoss
 from monai.networks.nets import BasicUNet
 from monai.transforms import Compose, RandFlipd, RandRotated
+from torch_result import write_result
 
 
 def _resampled(array: np.ndarray, spacing: list[float], target: list[float], mode: str) -> torch.Tensor:
@@ -138,15 +138,7 @@ def main(folder: Path) -> None:
             probabilities = torch.softmax(logits, dim=1)
             back = F.interpolate(probabilities, size=image.shape[:3], mode="trilinear", align_corners=False)
             np.save(folder / "predictions" / f"{case}.npy", back[0].argmax(0).numpy().astype(np.uint8))
-    timed = step_s[1:] or step_s
-    (folder / "result.json").write_text(json.dumps({
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "train_s": train_s,
-        "step_s_median": statistics.median(timed),
-        "samples_per_s": settings["batch_size"] / statistics.median(timed),
-        "final_loss": loss.item(),
-        "torch": torch.__version__, "monai": monai.__version__, "threads": torch.get_num_threads(),
-    }, indent=2) + "\n")
+    write_result(folder, net, settings["batch_size"], train_s, step_s, loss.item(), monai=monai.__version__)
 
 
 if __name__ == "__main__":

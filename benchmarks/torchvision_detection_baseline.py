@@ -32,7 +32,6 @@ Python RoIAlign runs (its fallback when the operators are missing).
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 import types
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch_result import write_result
 
 
 def _import_torchvision():
@@ -182,15 +182,7 @@ def main(folder: Path) -> None:
             found[case] = {"boxes": (out["boxes"] / scale).tolist(), "scores": out["scores"].tolist(),
                            "labels": out["labels"].tolist()}
     (folder / "detections.json").write_text(json.dumps(found))
-    timed = step_s[1:] or step_s
-    (folder / "result.json").write_text(json.dumps({
-        "parameters": sum(p.numel() for p in net.parameters()),
-        "train_s": train_s,
-        "step_s_median": statistics.median(timed),
-        "samples_per_s": s["batch_size"] / statistics.median(timed),
-        "final_loss": loss.item(),
-        "torch": torch.__version__, "torchvision": torchvision.__version__, "threads": torch.get_num_threads(),
-    }, indent=2) + "\n")
+    write_result(folder, net, s["batch_size"], train_s, step_s, loss.item(), torchvision=torchvision.__version__)
 
 
 if __name__ == "__main__":
