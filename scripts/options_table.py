@@ -88,11 +88,11 @@ OTHER = {
     "model.padding": (["tests/test_valid_padding.py::test_a_valid_padding_unet_trains_and_validates_by_overlap_tile",
                        "tests/test_valid_padding.py::test_the_train_step_compares_the_output_with_the_labels_centre"],
                       "valid padding: output 60 for input 100, labels cropped to it"),
-    "model.dtype": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_recomputes_the_forward",
+    "model.dtype": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_recomputes_the_forward (slow)",
                      "tests/test_deep_supervision_train.py::test_deep_supervision_trains_under_accumulation_bf16_and_remat"],
                     "bf16 trains (loss falls by 0.8x); a recorded bf16 value would tie the test to one CPU's bf16 "
                     "rounding"),
-    "model.remat": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_recomputes_the_forward"],
+    "model.remat": (["tests/test_engine.py::test_bf16_and_remat_train_and_remat_recomputes_the_forward (slow)"],
                     "by design no value changes; the compiled step must recompute the forward (more convolutions, "
                     "asserted); on CPU at test sizes its peak memory does not drop"),
     "inference.batch_size": (["tests/test_train.py::test_tiny_end_to_end_with_the_cli"],
@@ -120,7 +120,7 @@ OTHER = {
     "mesh.data": (["tests/test_multihost.py::test_sharded_and_multi_process_runs_train_like_one_device",
                    "tests/test_multihost.py::test_meshes_that_do_not_fit_are_config_errors"],
                   "sharded runs equal the one-device run"),
-    "mesh.spatial": (["tests/test_multihost.py::test_spatial_partitioning_divides_per_device_memory"],
+    "mesh.spatial": (["tests/test_multihost.py::test_spatial_partitioning_divides_per_device_memory (slow)"],
                      "per-device memory divided"),
     "inference.threshold": ([f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[slices]",
                              f"{OA}::test_a_run_with_many_options_gives_its_recorded_values[pairs]",

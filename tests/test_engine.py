@@ -140,6 +140,7 @@ def test_checkpoint_info_cli(phantom_root, tmp_path):
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow  # 31 s on 2 cores; bf16 + remat also train in test_deep_supervision_train
 def test_bf16_and_remat_train_and_remat_recomputes_the_forward(phantom_root):
     """model.remat recomputes each level's forward in the backward pass: the compiled step holds more
     convolutions (30 -> 35 here). At this size XLA:CPU's peak is the same either way

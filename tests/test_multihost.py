@@ -124,6 +124,7 @@ def test_killed_multi_process_job_resumes_from_its_last_checkpoint(phantom_root,
     assert relative < 1e-3
 
 
+@pytest.mark.slow  # 28 s on 2 cores
 def test_spatial_partitioning_divides_per_device_memory(tmp_path):
     """Splitting the first spatial axis of a 3D batch over 4 devices: ~1/4 of the activation memory, same loss
     (benchmarks/spatial_partitioning.py at a small size)."""
