@@ -30,8 +30,8 @@ one-shot slice propagation, simulated corrections and a per-slice U-Net).
 
 The 3D datasets (brats_3_cases, spinal_cord_mr, msd_spleen_crop) are run by benchmarks/accuracy_3d.py
 (see there: their layouts, folds, ablations and settings); `--datasets` takes them as the 2D ones.
-The lung boxes (a detection task, beside torchvision) are benchmarks/accuracy_boxes.py's; their
-records join the same table.
+The lung boxes (`cxr_lung_boxes`, a detection task beside torchvision's Faster R-CNN, run by the
+same --monai-python) are benchmarks/accuracy_boxes.py's; their records join the same table.
 
 Writes benchmarks/results/accuracy/<dataset>_<settings>[_<tag>][_<loss>][_seed<n>].json per run and, from
 every json there, accuracy_<settings>.md (the table the README shows; datasets without a run say so).
@@ -95,12 +95,12 @@ EXPERIMENTS = {
     "brats_planes": ("accuracy_planes", "brats2015_deepmedic_subset"),
     "brats_propagation": ("accuracy_propagation", "brats2015_deepmedic_subset"),
     "totalseg_propagation": ("accuracy_propagation", "totalseg_example_ct"),
+    "cxr_lung_boxes": ("accuracy_boxes", "cxr_lung_covid_hannover"),  # beside torchvision, not MONAI
 }
 NOT_RUN = {  # A row each until the dataset has a run.
     "brats_3_cases": "seed 001 regions whole/core/enhancing, concat vs sum skips, Jaccard vs CE: not run (time)",
     "spinal_cord_mr": "one subject: not run (time)",
     "msd_spleen_crop": "one case: not run (time)",
-    "cxr_lung_boxes": "seed 002 Faster R-CNN AP@0.5: not run (time)",
 }
 SETTINGS = {  # Overrides of every config; None keeps the config's value.
     "reduced": {"slice_size": (128, 128), "batch_size": 4, "steps": 80, "base_features": 16},

@@ -119,8 +119,10 @@ def torchvision_available(python: str) -> str | None:
     return None if done.returncode == 0 else f"{python} cannot import torchvision: {done.stderr.strip()[-300:]}"
 
 
-def run(data_root: Path, seed: int, torch_python: str | None, workdir: Path) -> dict:
-    """Train and score both frameworks; the result record (accuracy.py's schema, with AP@0.5)."""
+def run(name: str, data_root: Path, settings: str, torch_python: str | None, workdir: Path, seed: int) -> dict:
+    """Train and score both frameworks (accuracy.py's experiment interface; `name` is NAME and
+    `settings` is recorded: the config is sized for a CPU, so both settings train it as it is);
+    the result record (accuracy.py's schema, with AP@0.5)."""
     from jaxseg.inference.detection import score_detections
 
     config, overrides = detection_config(data_root, seed)
@@ -130,7 +132,7 @@ def run(data_root: Path, seed: int, torch_python: str | None, workdir: Path) -> 
     if why_not is None:
         sides["torchvision"] = train_torchvision(config, workdir / "torchvision", train, test, torch_python)
     d = config.detection
-    result = {"dataset": NAME, "folder": FOLDER, "config": f"configs/{CONFIG}.py", "settings": "reduced",
+    result = {"dataset": name, "folder": FOLDER, "config": f"configs/{CONFIG}.py", "settings": settings,
               "task": "detection", "overrides": overrides, "train_cases": len(train),
               "test_cases": [i.case_id for i in test], "seed": SEED, "seed_iou": None, "hd95_unit": "",
               "steps": config.train.steps, "batch_size": config.data.batch_size,
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"{args.data_root / FOLDER}: no such folder (set --data-root to the folder holding {FOLDER})")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = (args.workdir or Path(tmp)) / f"{NAME}_seed{args.seed}"
-        write(run(args.data_root, args.seed, None if args.no_torchvision else args.torch_python, workdir), None)
+        write(run(NAME, args.data_root, "reduced", None if args.no_torchvision else args.torch_python, workdir,
+                  args.seed), None)
 
 
 if __name__ == "__main__":
