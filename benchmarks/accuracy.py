@@ -313,7 +313,7 @@ def read_instances(label_file: str) -> np.ndarray:
 def table(results: list[dict]) -> str:
     """Markdown: a row per framework and run, then the datasets without a run and why."""
     header = ["dataset", "settings", "framework", "loss", "Dice", "IoU", "HD95", "mAP", "AP@0.5",
-              "steps x batch @ size", "train s", "samples/s", "seed", "reproduced"]
+              "steps x batch @ size", "train s", "samples/s", "load", "seed", "reproduced"]
     rows = []
     for r in results:
         # torchvision: the detection baseline. The experiments of seeds 000 and 004 add "variants" (planes,
@@ -345,12 +345,15 @@ def table(results: list[dict]) -> str:
             loss = s.get("loss", r["loss"]) + (f" ({r['recipe']})" if r.get("recipe") else "") if side == "jaxseg" \
                 else r.get("baseline_loss", "dice_ce")  # recipe: how an earlier config or a trial differed
             framework = f"{label} (from {r['monai_from']})" if side == "monai" and r.get("monai_from") else label
-            timing = [round(s["train_s"], 1), s["samples_per_s"]] if "train_s" in s else ["", ""]
+            # load: the machine's 15-minute load average when the record was written (2 cores: above ~2,
+            # other work shared them and the times are inflated by about load / 2).
+            load = f"{r['environment']['load_average'][2]:.1f}" if "environment" in r else ""
+            timing = [round(s["train_s"], 1), s["samples_per_s"], load] if "train_s" in s else ["", "", ""]
             rows.append([r["dataset"], settings, framework, loss, m.get("Dice"), m.get("IoU"), hd95, m.get("mAP"),
                          m.get("AP50"), s.get("size") or f"{r['steps']} x {r['batch_size']} @ {size}", *timing,
                          seed_note, reproduced])
     done = {r["dataset"] for r in results}
-    empty = [""] * 12
+    empty = [""] * 13
     rows += [[name, *empty, "not run (time)"] for name in (*DATASETS, *DATASETS_3D, *EXPERIMENTS)
              if name not in done and name not in NOT_RUN]
     rows += [[name, *empty, why] for name, why in NOT_RUN.items() if name not in done]

@@ -90,6 +90,12 @@ def test_steady_samples_per_s_leaves_out_the_compiling_window(tmp_path):
     assert accuracy.steady_samples_per_s(log, 4) == 3.0  # 120 samples in 10 + 20 + 10 s.
 
 
+@pytest.fixture(autouse=True)
+def fixed_machine(monkeypatch):
+    """Records stamped with one machine state: the table's load column is its 15-minute load average."""
+    monkeypatch.setattr(accuracy, "environment", lambda: {"load_average": [0.5, 1.0, 1.25]})
+
+
 def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
     scores = {"Dice": 0.9, "IoU": 0.89, "HD95": 12.5}
     result = {"dataset": "cxr_lungs", "settings": "reduced", "loss": "bce", "seed_iou": 0.9, "hd95_unit": "px",
@@ -98,9 +104,9 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
               "monai": {"mean": {**scores, "IoU": 0.7}, "train_s": 50.0, "samples_per_s": 3.0}}
     lines = accuracy.write(result, None, tmp_path).read_text().splitlines()
     assert lines[2] == ("| cxr_lungs | reduced | jaxseg | bce | 0.9 | 0.89 | 12.5 px |  |  | 40 x 4 @ 128^2 | 61 | 2.5 "
-                        "| IoU ~0.9 | yes |")  # Within 0.02 of the seed's IoU.
+                        "| 1.2 | IoU ~0.9 | yes |")  # Within 0.02 of the seed's IoU.
     assert lines[3] == ("| cxr_lungs | reduced | monai | dice_ce | 0.9 | 0.7 | 12.5 px |  |  | 40 x 4 @ 128^2 | 50 | 3 "
-                        "|  |  |")
+                        "| 1.2 |  |  |")
     assert lines[4].startswith("| isbi_membranes |") and lines[4].endswith("| not run (time) |")
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
 
@@ -117,7 +123,7 @@ def test_the_table_shows_a_detection_record_beside_torchvision_and_an_earlier_re
                "jaxseg": {"mean": {"Dice": 0.8, "IoU": 0.7, "HD95": 5.0}, "train_s": 90.0, "samples_per_s": 4.0}}
     lines = accuracy.write(earlier, "bce", tmp_path).read_text().splitlines()
     assert lines[2] == ("| cxr_lung_boxes | reduced (seed 1) | jaxseg | faster_rcnn |  |  |  |  | 0.75 "
-                        "| 60 x 4 @ 192^2 | 100 | 2 |  |  |")
+                        "| 60 x 4 @ 192^2 | 100 | 2 | 1.2 |  |  |")
     assert lines[3].startswith("| cxr_lung_boxes | reduced (seed 1) | torchvision | faster_rcnn |  |  |  |  | 0.5 |")
     assert lines[4].startswith("| dsb_nuclei | reduced | jaxseg | bce (batch norm) | 0.8 | 0.7 | 5 px |")
     assert not any(line.startswith("| cxr_lung_boxes |") and "not run" in line for line in lines)
@@ -218,11 +224,11 @@ def test_the_table_renders_the_variants_of_the_3d_experiments(tmp_path):
                            "combined": {"mean": {"Dice": 0.5}}}}
     lines = accuracy.write(result, None, tmp_path).read_text().splitlines()
     assert lines[2] == ("| brats_planes | reduced | jaxseg axial | bce | 0.8 | 0.7 | 4 mm |  |  | 10 x 4 @ 128^2 "
-                        "| 5 | 2 | fusion best | fusion > best plane: no |")
+                        "| 5 | 2 | 1.2 | fusion best | fusion > best plane: no |")
     assert lines[3] == ("| brats_planes | reduced | jaxseg 3d | bce | 0.8 | 0.7 | 4 mm |  |  | 10 x 2 @ 32x32x32 "
-                        "| 6 | 1 |  |  |")
+                        "| 6 | 1 | 1.2 |  |  |")
     assert lines[4] == ("| brats_planes | reduced | jaxseg combined | bce | 0.5 |  |  |  |  | 10 x 4 @ 128^2 "
-                        "|  |  |  |  |")
+                        "|  |  |  |  |  |")
 
 
 def test_plane_fusions_average_the_planes_probabilities():
