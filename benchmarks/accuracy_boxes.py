@@ -111,7 +111,9 @@ def train_torchvision(config, folder: Path, train: list, test: list, python: str
 def torchvision_available(python: str) -> str | None:
     """None when `python` imports torch and torchvision's detection models, else why not."""
     script = REPO / "benchmarks" / "torchvision_detection_baseline.py"
-    check = f"import runpy; runpy.run_path({str(script)!r}, run_name='check')['_import_torchvision']()"
+    # The script imports its sibling torch_result, so its folder goes on the path as when it runs.
+    check = (f"import runpy, sys; sys.path.insert(0, {str(script.parent)!r}); "
+             f"runpy.run_path({str(script)!r}, run_name='check')['_import_torchvision']()")
     try:
         done = subprocess.run([python, "-c", check], capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as err:
