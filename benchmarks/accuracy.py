@@ -381,12 +381,43 @@ def write(result: dict, loss: str | None, folder: Path = RESULTS) -> Path:
     return write_table(result["settings"], folder)
 
 
+def suite_runs(named: dict[str, dict], settings: str) -> list[dict]:
+    """The records of `named` ({json stem: record}) that the suite's own command wrote: no --loss
+    or recipe trial, no ablation (the stems <dataset>_<settings>[_seed<n>])."""
+    return [r for stem, r in named.items()
+            if stem == f"{r['dataset']}_{settings}" + (f"_seed{r['run_seed']}" if r.get("run_seed") else "")]
+
+
+def versus_baseline(suite: list[dict]) -> str:
+    """Markdown: per dataset and seed, jaxseg's score beside the baseline's (MONAI, or torchvision for
+    the boxes) and jaxseg minus baseline: mean Dice over the foreground classes (AP@0.5 for boxes)."""
+    rows = []
+    for r in sorted(suite, key=lambda r: (r["dataset"], r.get("run_seed", 0))):
+        side = "torchvision" if r.get("task") == "detection" else "monai"
+        if not isinstance(r.get(side), dict):
+            continue
+        metric = "AP50" if side == "torchvision" else "Dice"
+        ours, theirs = r["jaxseg"]["mean"][metric], r[side]["mean"][metric]
+        rows.append([r["dataset"], r.get("run_seed", 0), r.get("labels", {}).get("jaxseg", "jaxseg"),
+                     "AP@0.5" if metric == "AP50" else "Dice", round(ours, 3), side, round(theirs, 3),
+                     f"{ours - theirs:+.3f}"])
+    header = ["dataset", "seed", "jaxseg run", "metric", "jaxseg", "baseline", "baseline's", "jaxseg - baseline"]
+    return markdown(header, rows) if rows else ""
+
+
 def write_table(settings: str, folder: Path = RESULTS) -> Path:
-    """folder/accuracy_<settings>.md from every json of those settings there."""
-    runs = [json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))]
-    runs = [r for r in runs if r["settings"] == settings]
+    """folder/accuracy_<settings>.md from every json of those settings there: every run, then the
+    suite's own runs against their baselines, then the notes."""
+    named = {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob(f"*_{settings}*.json"))}
+    named = {stem: r for stem, r in named.items() if r["settings"] == settings}
+    runs = list(named.values())
+    parts = [table(runs)]
+    versus = versus_baseline(suite_runs(named, settings))
+    if versus:
+        parts.append("The suite's runs (the configs' recipes, no trial or ablation) against their baselines:\n\n"
+                     + versus)
     extra = notes(runs)
-    (folder / f"accuracy_{settings}.md").write_text(table(runs) + "\n" + (f"\n{extra}\n" if extra else ""))
+    (folder / f"accuracy_{settings}.md").write_text("\n\n".join(parts) + "\n" + (f"\n{extra}\n" if extra else ""))
     print(f"wrote {folder / f'accuracy_{settings}.md'}")
     return folder / f"accuracy_{settings}.md"
 

@@ -111,6 +111,21 @@ def test_the_table_has_a_row_per_framework_and_names_what_did_not_run(tmp_path):
     assert json.loads((tmp_path / "cxr_lungs_reduced.json").read_text())["jaxseg"]["train_s"] == 61.04
 
 
+def test_the_suite_table_sets_each_suite_run_against_its_baseline_and_leaves_trials_out(tmp_path):
+    def record(dice, monai_dice, **more):
+        return {"dataset": "cxr_lungs", "settings": "reduced", "loss": "bce", "seed_iou": None, "hd95_unit": "px",
+                "steps": 40, "batch_size": 4, "input_size": [128, 128], **more,
+                "jaxseg": {"mean": {"Dice": dice, "IoU": 0.5, "HD95": 1.0}, "train_s": 1.0, "samples_per_s": 1.0},
+                "monai": {"mean": {"Dice": monai_dice, "IoU": 0.5, "HD95": 1.0}, "train_s": 1.0, "samples_per_s": 1.0}}
+    accuracy.write(record(0.9, 0.925), None, tmp_path)
+    accuracy.write(record(0.95, 0.94, run_seed=1), None, tmp_path)
+    accuracy.write(record(0.5, 0.925, loss="dice_ce"), "dice_ce", tmp_path)  # a recipe trial: not the suite's
+    text = (tmp_path / "accuracy_reduced.md").read_text()
+    suite = text[text.index("against their baselines"):].strip().splitlines()[2:]
+    assert suite[2:] == ["| cxr_lungs | 0 | jaxseg | Dice | 0.9 | monai | 0.925 | -0.025 |",
+                          "| cxr_lungs | 1 | jaxseg | Dice | 0.95 | monai | 0.94 | +0.010 |"]
+
+
 def test_the_table_shows_a_detection_record_beside_torchvision_and_an_earlier_recipe(tmp_path):
     boxes = {"dataset": "cxr_lung_boxes", "settings": "reduced", "loss": "faster_rcnn", "baseline_loss": "faster_rcnn",
              "seed_iou": None, "hd95_unit": "", "steps": 60, "batch_size": 4, "input_size": [192, 192], "run_seed": 1,
