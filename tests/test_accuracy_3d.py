@@ -64,7 +64,12 @@ def test_fold_config_pins_the_test_cases_and_holds_out_no_validation(tmp_path):
     spine = accuracy_3d.DATASETS_3D["spinal_cord_mr"]
     blocks, _ = accuracy_3d.fold_config(spine, tmp_path, "reduced", spine.folds[0], tmp_path / "spine")
     assert tuple(blocks.sampling.block_shape) == tuple(blocks.inference.roi_size) == (48, 48, 16)
-    assert blocks.data.normalize == "zscore"
+    assert blocks.data.normalize == "zscore" and blocks.model.bn_momentum == 0.9  # the seed's 0.99 is for 20k steps
+    spleen = accuracy_3d.DATASETS_3D["msd_spleen_crop"]
+    suite, _ = accuracy_3d.fold_config(spleen, tmp_path, "reduced", ("second",), tmp_path / "spleen")
+    (_, seed_bce), = spleen.ablations
+    seed, _ = accuracy_3d.fold_config(spleen, tmp_path, "reduced", ("second",), tmp_path / "bce", seed_bce)
+    assert (suite.loss.name, seed.loss.name, seed.loss.bce_weights) == ("dice_ce", "bce", "inverse_frequency")
 
 
 def test_score_gives_class_means_each_class_and_the_brats_regions():
