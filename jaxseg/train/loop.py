@@ -15,6 +15,7 @@ from jaxseg.core.mesh import global_batch, mesh_from_config
 from jaxseg.core.state import TrainState
 from jaxseg.report import training_curves
 from jaxseg.tasks import Training, get_task
+from jaxseg.train.batch_norm_settling import unsettled_batch_norm
 from jaxseg.train.checkpoint import Checkpoints, best_metric_key, with_metric_ema
 from jaxseg.train.divergence import require_finite
 from jaxseg.train.logging import MetricsLog, announce, progress_bar
@@ -82,8 +83,9 @@ def run_training(config: ml_collections.ConfigDict, workdir: Path, training: Tra
         return state
     metrics_log = MetricsLog(workdir, resume_step=start) if lead else None
     say = partial(announce, enabled=progress and lead)
-    if start < config.train.steps:
-        say(f"compiling the train step (batch {config.data.batch_size}), then training from step {start + 1}")
+    if start == 0 and (warning := unsettled_batch_norm(config)):
+        say(f"warning: {warning}")
+    say(f"compiling the train step (batch {config.data.batch_size}), then training from step {start + 1}")
     bar = progress_bar(config.train.steps, start, enabled=progress and lead)
     tic, window_start = time.perf_counter(), start
     train = config.train
