@@ -21,6 +21,10 @@ def test_training_says_what_it_does_before_the_first_step(phantom_root, tmp_path
         rf"jaxseg: 4 training cases ready in \d+\.\d s \(4 prepared now, 0 reused, 0 failed; cache "
         rf"{re.escape(str(tmp_path / 'run' / 'prepared'))}/\S+\)",
         r"jaxseg: 0 validation cases read in \d+\.\d s",
+        # 0.9^2 = 0.81 left; 0.9^29 = 0.047; 0.05^(1/2) = 0.224.
+        re.escape("jaxseg: warning: batch norm's running statistics will still hold 81% of their initial values "
+                  "after 2 steps (model.bn_momentum=0.9), and validation and inference use them: train 29 steps "
+                  "or more, or set model.bn_momentum to 0.22 or lower"),
         r"jaxseg: compiling the train step \(batch 4\), then training from step 1",
         r"jaxseg: train step compiled in \d+\.\d s",
     ]
