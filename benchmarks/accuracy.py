@@ -414,8 +414,8 @@ def write_table(settings: str, folder: Path = RESULTS) -> Path:
     parts = [table(runs)]
     versus = versus_baseline(suite_runs(named, settings))
     if versus:
-        parts.append("The suite's runs (the configs' recipes, no trial or ablation) against their baselines:\n\n"
-                     + versus)
+        parts.append("The suite's own runs (its settings and recipes; no --loss trial, no ablation) against their "
+                     "baselines:\n\n" + versus)
     extra = notes(runs)
     (folder / f"accuracy_{settings}.md").write_text("\n\n".join(parts) + "\n" + (f"\n{extra}\n" if extra else ""))
     print(f"wrote {folder / f'accuracy_{settings}.md'}")
