@@ -173,23 +173,29 @@ def steady_samples_per_s(metrics_log: Path, batch: int) -> float:
     return sum(n * batch for n, _ in windows) / sum(n * batch / rate for n, rate in windows)
 
 
-def train_jaxseg(config, workdir: Path) -> dict:
-    """Train and evaluate the test split; per-case (H, W) predictions in the files' pixel order."""
+def timed_fit(config, workdir: Path, progress: bool = False) -> dict:
+    """Train in workdir; the final state, parameters, train_s and steady samples/s."""
     import jax
 
-    from jaxseg.evaluate import evaluate_runs
-    from jaxseg.io.image2d import read_mask
     from jaxseg.train.loop import fit
 
     tic = time.perf_counter()
-    state = fit(config, workdir)
-    train_s = time.perf_counter() - tic
-    parameters = int(sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
+    state = fit(config, workdir, progress=progress)
+    return {"state": state, "train_s": time.perf_counter() - tic,
+            "parameters": int(sum(x.size for x in jax.tree_util.tree_leaves(state.params))),
+            "samples_per_s": steady_samples_per_s(workdir / "metrics.jsonl", config.data.batch_size)}
+
+
+def train_jaxseg(config, workdir: Path) -> dict:
+    """Train and evaluate the test split; per-case (H, W) predictions in the files' pixel order."""
+    from jaxseg.evaluate import evaluate_runs
+    from jaxseg.io.image2d import read_mask
+
+    run = timed_fit(config, workdir, progress=True)
+    run.pop("state")
     summary = evaluate_runs([workdir], "test", workdir / "eval", progress=False)
     predictions = {c["case_id"]: read_mask(c["prediction_file"]).array for c in summary["metric_per_case"]}
-    return {"parameters": parameters, "train_s": train_s,
-            "samples_per_s": steady_samples_per_s(workdir / "metrics.jsonl", config.data.batch_size),
-            "predictions": predictions}
+    return {**run, "predictions": predictions}
 
 
 def export_cases(config, folder: Path) -> tuple[dict, list, list, dict]:

@@ -27,11 +27,10 @@ import dataclasses
 import itertools
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
-from accuracy import REPO, monai_available, steady_samples_per_s
+from accuracy import REPO, monai_available, timed_fit
 from accuracy_volumes import BRATS_CASES, brats_whole_tumour, volume_scores
 
 FOLDER = "brats2015_deepmedic_subset"
@@ -97,19 +96,6 @@ def plane_config(name: str, root: Path, test_case: str, s: Settings, seed: int, 
     config = load_config(str(REPO / "configs" / f"{name}.py"), overrides)
     config.data.test_cases = (test_case,)
     return config, overrides
-
-
-def train(config, workdir: Path) -> dict:
-    """Train in workdir; the final state, parameters, train_s and steady samples/s."""
-    import jax
-
-    from jaxseg.train.loop import fit
-
-    tic = time.perf_counter()
-    state = fit(config, workdir, progress=False)
-    return {"state": state, "train_s": time.perf_counter() - tic,
-            "parameters": int(sum(x.size for x in jax.tree_util.tree_leaves(state.params))),
-            "samples_per_s": steady_samples_per_s(workdir / "metrics.jsonl", config.data.batch_size)}
 
 
 def probabilities(config, state, cases) -> dict[str, np.ndarray]:
@@ -205,7 +191,7 @@ def run(name: str, data_root: Path, settings: str, monai_python: str | None, wor
         for model, plane in [*(("pig_ct_unet2d", p) for p in PLANES), ("pig_ct_unet3d", "axial")]:
             key = plane if model.endswith("2d") else "3d"
             config, overrides = plane_config(model, root, test_case, s, seed, plane, loss, learning_rate)
-            out = train(config, workdir / test_case / key)
+            out = timed_fit(config, workdir / test_case / key)
             index, splits = open_dataset(config, workdir)
             cases = {c.case_id: c for c in load_cases(splits["test"] + splits["train"], config, index)}
             probs[key] = probabilities(config, out.pop("state"), [cases[test_case]])

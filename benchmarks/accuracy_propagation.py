@@ -24,12 +24,11 @@ Data (written into the run's temporary workdir, see accuracy_volumes):
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from accuracy import REPO, steady_samples_per_s
+from accuracy import REPO, timed_fit
 from accuracy_volumes import BRATS_CASES, brats_whole_tumour, volume_scores, write_manifest
 
 TOTALSEG_ORGANS = {5: "liver", 1: "spleen", 3: "kidney_left", 2: "kidney_right", 7: "pancreas", 52: "aorta"}
@@ -127,19 +126,6 @@ def configs(root: Path, test_case: str, objects: dict[int, str], normalize: str,
     return propagation, segmentation, overrides
 
 
-def train(config, workdir: Path) -> dict:
-    """Train in workdir: the final state, parameters, train_s and steady samples/s."""
-    import jax
-
-    from jaxseg.train.loop import fit
-
-    tic = time.perf_counter()
-    state = fit(config, workdir, progress=False)
-    return {"state": state, "train_s": time.perf_counter() - tic,
-            "parameters": int(sum(x.size for x in jax.tree_util.tree_leaves(state.params))),
-            "samples_per_s": steady_samples_per_s(workdir / "metrics.jsonl", config.data.batch_size)}
-
-
 def object_scores(prediction: np.ndarray, case, objects: dict[int, str]) -> dict[str, dict[str, float]]:
     """{case/object: Dice, IoU, HD95 (mm)} of a label map against the case's reference, per object present."""
     present = set(np.unique(case.label.array).tolist())
@@ -206,7 +192,8 @@ def run(name: str, data_root: Path, settings: str, monai_python: str | None, wor
     folder, build, normalize = DATA[name]
     root, test_case, objects = build(data_root, workdir / "data")
     propagation, segmentation, overrides = configs(root, test_case, objects, normalize, s, seed, learning_rate, loss)
-    runs = {"propagation": train(propagation, workdir / "propagation"), "unet": train(segmentation, workdir / "unet")}
+    runs = {"propagation": timed_fit(propagation, workdir / "propagation"),
+            "unet": timed_fit(segmentation, workdir / "unet")}
     index, splits = open_dataset(propagation, workdir, same_classes=False)
     cases = load_cases(splits["test"], propagation, index)
     predictor = Predictor.create(segmentation, runs["unet"].pop("state"), local_mesh())
